@@ -1,0 +1,45 @@
+"""optlab's optimizers: drop-in ``torch.optim.Optimizer`` classes, LR decays and a registry.
+
+>>> import torch, optlab.optim as oo
+>>> model = torch.nn.Linear(3, 1)
+>>> opt = oo.create("imo", model.parameters(), lr=0.05)
+>>> sorted(oo.names())[:3]
+['adagrad', 'adam', 'adamw']
+"""
+
+from optlab.optim.elementwise import (
+    COMPILE_MIN_NUMEL,
+    ElementwiseOptimizer,
+    SparseGradientError,
+    TelemetryHook,
+)
+from optlab.optim.imo import IMO
+from optlab.optim.mamgd import MAMGD
+from optlab.optim.registry import (
+    OptimizerSpec,
+    UnknownOptimizerError,
+    create,
+    names,
+    register,
+    spec,
+)
+from optlab.optim.scaled_adam import ScaledAdam
+from optlab.optim.schedules import InverseTimeDecay, StaircaseInverseTimeDecay
+
+__all__ = [
+    "COMPILE_MIN_NUMEL",
+    "IMO",
+    "MAMGD",
+    "ElementwiseOptimizer",
+    "InverseTimeDecay",
+    "OptimizerSpec",
+    "ScaledAdam",
+    "SparseGradientError",
+    "StaircaseInverseTimeDecay",
+    "TelemetryHook",
+    "UnknownOptimizerError",
+    "create",
+    "names",
+    "register",
+    "spec",
+]

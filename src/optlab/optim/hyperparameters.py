@@ -1,0 +1,126 @@
+"""Validation of optimizer hyperparameters, shared by optlab's classes and the registry.
+
+Every check raises ``TypeError`` (wrong type) or ``ValueError`` (wrong value), as torch's
+constructors do, with a message that names the optimizer, the field, the value given and
+what is allowed, e.g. ``IMO: lr must be a finite number >= 0, got -0.1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})" if not isinstance(value, float) else repr(value)
+
+
+def _as_real(owner: str, field: str, value: Any, *, allow_tensor: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+        raise TypeError(f"{owner}: {field} must be a real number, got {_describe(value)}")
+    if isinstance(value, torch.Tensor):
+        if not allow_tensor:
+            raise TypeError(f"{owner}: {field} must be a Python number, got a Tensor")
+        if value.numel() != 1 or value.is_complex() or not value.is_floating_point():
+            raise TypeError(
+                f"{owner}: {field} as a Tensor must hold one real floating-point value, "
+                f"got shape {tuple(value.shape)} and dtype {value.dtype}"
+            )
+        return float(value.detach().cpu().item())
+    return float(value)
+
+
+def check_real(
+    owner: str,
+    field: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_tensor: bool = False,
+) -> float:
+    """Check that ``value`` is a finite real number within the given bounds; return it.
+
+    ``low``/``high`` of ``None`` mean unbounded on that side.
+    """
+    number = _as_real(owner, field, value, allow_tensor=allow_tensor)
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_inclusive else '>'} {low:g}")
+    if high is not None:
+        parts.append(f"{'<=' if high_inclusive else '<'} {high:g}")
+    allowed = "a finite number" + (" " + " and ".join(parts) if parts else "")
+    ok = math.isfinite(number)
+    if ok and low is not None:
+        ok = number >= low if low_inclusive else number > low
+    if ok and high is not None:
+        ok = number <= high if high_inclusive else number < high
+    if not ok:
+        raise ValueError(f"{owner}: {field} must be {allowed}, got {value!r}")
+    return number
+
+
+def check_learning_rate(owner: str, value: Any) -> float:
+    """lr: a finite number >= 0 (a one-element Tensor is accepted, as in torch)."""
+    return check_real(owner, "lr", value, low=0.0, allow_tensor=True)
+
+
+def check_unit_interval(owner: str, field: str, value: Any) -> float:
+    """A decay/momentum coefficient in [0, 1)."""
+    return check_real(owner, field, value, low=0.0, high=1.0, high_inclusive=False)
+
+
+def check_betas(owner: str, value: Any, field: str = "betas") -> tuple[float, float]:
+    """A pair (beta1, beta2), each in [0, 1)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(
+            f"{owner}: {field} must be a pair (beta1, beta2) of numbers in [0, 1), "
+            f"got {_describe(value)}"
+        )
+    first = check_unit_interval(owner, f"{field}[0]", value[0])
+    second = check_unit_interval(owner, f"{field}[1]", value[1])
+    return first, second
+
+
+def check_non_negative(owner: str, field: str, value: Any) -> float:
+    """A finite number >= 0."""
+    return check_real(owner, field, value, low=0.0)
+
+
+def check_positive(owner: str, field: str, value: Any) -> float:
+    """A finite number > 0."""
+    return check_real(owner, field, value, low=0.0, low_inclusive=False)
+
+
+def check_bool(owner: str, field: str, value: Any) -> bool:
+    """A plain bool (not a number that happens to be 0 or 1)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: {field} must be True or False, got {_describe(value)}")
+    return value
+
+
+def check_optional_bool(owner: str, field: str, value: Any) -> bool | None:
+    """None (let optlab choose) or a plain bool."""
+    return None if value is None else check_bool(owner, field, value)
+
+
+def check_choice(owner: str, field: str, value: Any, choices: Sequence[str]) -> str:
+    """One of a fixed set of strings."""
+    if value not in choices or not isinstance(value, str):
+        allowed = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{owner}: {field} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_positive_int(owner: str, field: str, value: Any) -> int:
+    """An int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: {field} must be an integer >= 1, got {_describe(value)}")
+    if value < 1:
+        raise ValueError(f"{owner}: {field} must be an integer >= 1, got {value!r}")
+    return value

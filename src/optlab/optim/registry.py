@@ -1,0 +1,313 @@
+"""The optimizer registry: stable names for optlab's rules and torch's baselines.
+
+``create(name, params, **hyperparameters)`` validates every hyperparameter (torch's
+optimizers included) with a message naming the field, then builds the optimizer;
+``names()`` lists the registered names; ``spec(name)`` returns what an entry declares
+(capabilities that the contract kit in ``optlab.testing`` reads).
+
+=============  ==========================================================  ==========
+name           what it builds                                              lr default
+=============  ==========================================================  ==========
+sgd            ``torch.optim.SGD`` (no momentum)                            1e-3
+momentum       ``torch.optim.SGD(momentum=0.9)``                            1e-3
+nesterov       ``torch.optim.SGD(momentum=0.9, nesterov=True)``             1e-3
+adagrad        ``torch.optim.Adagrad``                                      1e-2
+rmsprop        ``torch.optim.RMSprop``                                      1e-2
+adam           ``torch.optim.Adam``                                         1e-3
+adamw          ``torch.optim.AdamW``                                        1e-3
+lbfgs          ``torch.optim.LBFGS`` (needs a closure)                      1
+imo            :class:`optlab.optim.IMO`                                    0.1
+mamgd          :class:`optlab.optim.MAMGD`                                  1e-3
+scaled-adam    :class:`optlab.optim.ScaledAdam`                             1e-3
+=============  ==========================================================  ==========
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from optlab.optim.hyperparameters import (
+    check_betas,
+    check_bool,
+    check_choice,
+    check_learning_rate,
+    check_non_negative,
+    check_optional_bool,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
+from optlab.optim.imo import IMO, STEP_FORMS
+from optlab.optim.mamgd import MAMGD
+from optlab.optim.scaled_adam import ScaledAdam
+
+Validator = Callable[[str, str, Any], Any]
+"""``validator(owner, field, value)`` raises TypeError/ValueError naming the field."""
+
+
+class UnknownOptimizerError(ValueError):
+    """``create``/``spec`` got a name that is not registered; the message lists the names."""
+
+
+def _lr(owner: str, field_name: str, value: Any) -> float:
+    return check_learning_rate(owner, value)
+
+
+def _betas(owner: str, field_name: str, value: Any) -> tuple[float, float]:
+    return check_betas(owner, value, field_name)
+
+
+def _optional_line_search(owner: str, field_name: str, value: Any) -> str | None:
+    return None if value is None else check_choice(owner, field_name, value, ("strong_wolfe",))
+
+
+def _step_form(owner: str, field_name: str, value: Any) -> str:
+    return check_choice(owner, field_name, value, STEP_FORMS)
+
+
+def _nesterov_momentum(owner: str, field_name: str, value: Any) -> float:
+    """A momentum in (0, 1): Nesterov needs a positive momentum."""
+    number = check_unit_interval(owner, field_name, value)
+    if number == 0.0:
+        raise ValueError(f"{owner}: {field_name} must be in (0, 1) for Nesterov, got {value!r}")
+    return number
+
+
+_FLAGS: dict[str, Validator] = {"maximize": check_bool, "foreach": check_optional_bool}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """What a registry entry builds and declares.
+
+    Attributes:
+        name: the stable registry name.
+        factory: ``factory(params, **hyperparameters) -> Optimizer``.
+        hyperparameters: the accepted keyword arguments, each with its validator.
+        defaults: hyperparameters the entry fixes unless given (e.g. momentum=0.9).
+        summary: one line for listings.
+        elementwise: every coordinate is updated from its own gradient/state alone (so a
+            stack of N parameters along a leading axis is N independent optimizers).
+        supports_sparse: accepts sparse gradients (others must raise on them).
+        supports_foreach: has a ``foreach`` flag whose path equals the per-tensor loop.
+        foreach_bitwise: that equality is bit for bit (else within float rounding).
+        requires_closure: ``step`` must be given a closure (L-BFGS).
+        supports_param_groups: accepts more than one parameter group.
+        optlab_rule: implemented by optlab (not one of torch's classes).
+    """
+
+    name: str
+    factory: Callable[..., torch.optim.Optimizer]
+    hyperparameters: Mapping[str, Validator]
+    summary: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    elementwise: bool = True
+    supports_sparse: bool = False
+    supports_foreach: bool = True
+    foreach_bitwise: bool = False
+    requires_closure: bool = False
+    supports_param_groups: bool = True
+    optlab_rule: bool = False
+
+    def validate(self, hyperparameters: Mapping[str, Any]) -> None:
+        """Raise TypeError/ValueError naming the first invalid or unknown hyperparameter."""
+        for key, value in hyperparameters.items():
+            validator = self.hyperparameters.get(key)
+            if validator is None:
+                allowed = ", ".join(sorted(self.hyperparameters))
+                raise TypeError(f"{self.name}: unknown hyperparameter {key!r}; allowed: {allowed}")
+            validator(self.name, key, value)
+
+
+_REGISTRY: dict[str, OptimizerSpec] = {}
+
+
+def register(spec: OptimizerSpec, *, replace: bool = False) -> OptimizerSpec:
+    """Add an entry (third-party optimizers too); ``replace=True`` to overwrite a name."""
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"optimizer name {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def names() -> tuple[str, ...]:
+    """The registered names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def spec(name: str) -> OptimizerSpec:
+    """The entry for ``name``; an unknown name raises listing the known ones."""
+    found = _REGISTRY.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise UnknownOptimizerError(
+            f"unknown optimizer {name!r}; known optimizers: {', '.join(_REGISTRY)}"
+        )
+    return found
+
+
+def create(name: str, params: Any, **hyperparameters: Any) -> torch.optim.Optimizer:
+    """Build the optimizer registered as ``name`` over ``params``.
+
+    Every hyperparameter is validated first (torch's optimizers included), so a bad value
+    gives one message naming the field, the value and what is allowed.
+    """
+    entry = spec(name)
+    entry.validate(hyperparameters)
+    return entry.factory(params, **{**entry.defaults, **hyperparameters})
+
+
+_sgd_common: dict[str, Validator] = {
+    "lr": _lr,
+    "weight_decay": check_non_negative,
+    **_FLAGS,
+}
+
+register(
+    OptimizerSpec(
+        "sgd",
+        torch.optim.SGD,
+        _sgd_common,
+        "stochastic gradient descent (torch.optim.SGD)",
+        supports_sparse=True,
+        foreach_bitwise=True,
+    )
+)
+register(
+    OptimizerSpec(
+        "momentum",
+        torch.optim.SGD,
+        {**_sgd_common, "momentum": check_unit_interval, "dampening": check_unit_interval},
+        "heavy-ball momentum 0.9 (torch.optim.SGD)",
+        defaults={"momentum": 0.9},
+        supports_sparse=True,
+        foreach_bitwise=True,
+    )
+)
+register(
+    OptimizerSpec(
+        "nesterov",
+        functools.partial(torch.optim.SGD, nesterov=True),
+        {**_sgd_common, "momentum": _nesterov_momentum},
+        "Nesterov momentum 0.9 (torch.optim.SGD)",
+        defaults={"momentum": 0.9},
+        supports_sparse=True,
+        foreach_bitwise=True,
+    )
+)
+register(
+    OptimizerSpec(
+        "adagrad",
+        torch.optim.Adagrad,
+        {
+            "lr": _lr,
+            "lr_decay": check_non_negative,
+            "weight_decay": check_non_negative,
+            "initial_accumulator_value": check_non_negative,
+            "eps": check_non_negative,
+            **_FLAGS,
+        },
+        "AdaGrad (torch.optim.Adagrad)",
+        supports_sparse=True,
+    )
+)
+register(
+    OptimizerSpec(
+        "rmsprop",
+        torch.optim.RMSprop,
+        {
+            "lr": _lr,
+            "alpha": check_unit_interval,
+            "eps": check_non_negative,
+            "weight_decay": check_non_negative,
+            "momentum": check_unit_interval,
+            "centered": check_bool,
+            **_FLAGS,
+        },
+        "RMSprop (torch.optim.RMSprop)",
+    )
+)
+_adam_like: dict[str, Validator] = {
+    "lr": _lr,
+    "betas": _betas,
+    "eps": check_non_negative,
+    "weight_decay": check_non_negative,
+    "amsgrad": check_bool,
+    "fused": check_optional_bool,
+    **_FLAGS,
+}
+register(OptimizerSpec("adam", torch.optim.Adam, _adam_like, "Adam (torch.optim.Adam)"))
+register(OptimizerSpec("adamw", torch.optim.AdamW, _adam_like, "AdamW (torch.optim.AdamW)"))
+register(
+    OptimizerSpec(
+        "lbfgs",
+        torch.optim.LBFGS,
+        {
+            "lr": _lr,
+            "max_iter": check_positive_int,
+            "max_eval": check_positive_int,
+            "history_size": check_positive_int,
+            "tolerance_grad": check_non_negative,
+            "tolerance_change": check_non_negative,
+            "line_search_fn": _optional_line_search,
+            "maximize": check_bool,
+        },
+        "L-BFGS (torch.optim.LBFGS; needs a closure)",
+        elementwise=False,
+        supports_foreach=False,
+        requires_closure=True,
+        supports_param_groups=False,
+    )
+)
+register(
+    OptimizerSpec(
+        "imo",
+        IMO,
+        {
+            "lr": _lr,
+            "momentum": check_unit_interval,
+            "alpha": check_positive,
+            "beta": check_positive,
+            "mass_min": check_positive,
+            "mass_max": check_positive,
+            "eps": check_non_negative,
+            "step_form": _step_form,
+            "foreach": check_optional_bool,
+            "compiled": check_optional_bool,
+        },
+        "Inertial Mass Optimizer (optlab)",
+        foreach_bitwise=True,
+        optlab_rule=True,
+    )
+)
+register(
+    OptimizerSpec(
+        "mamgd",
+        MAMGD,
+        {
+            "lr": _lr,
+            "betas": _betas,
+            "k": check_non_negative,
+            "eps": check_non_negative,
+            "as_published": check_bool,
+            "foreach": check_optional_bool,
+            "compiled": check_optional_bool,
+        },
+        "MAMGD, exponential decay + secant curvature (optlab)",
+        foreach_bitwise=True,
+        optlab_rule=True,
+    )
+)
+register(
+    OptimizerSpec(
+        "scaled-adam",
+        ScaledAdam,
+        {**_adam_like, "scale": check_positive},
+        "Adam with a scaled second moment = Adam(lr/sqrt(s), eps/sqrt(s)) (optlab)",
+        optlab_rule=True,
+    )
+)

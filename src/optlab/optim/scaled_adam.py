@@ -1,0 +1,147 @@
+r"""ScaledAdam: Adam whose second-moment update scales the squared gradient (the "modified Adam").
+
+.. math::
+
+    m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+    v &\leftarrow \beta_2 v + (1-\beta_2)\, s\, g^2 \\
+    \theta &\leftarrow \theta - \eta\, \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+
+with scale :math:`s > 0` (default 1.1). The rule is an identity in disguise: with
+:math:`v = s\,v'` where :math:`v'` is Adam's second moment,
+
+.. math::
+
+    \text{ScaledAdam}(\eta, \epsilon, s) \;=\; \text{Adam}(\eta/\sqrt{s},\; \epsilon/\sqrt{s}),
+
+exactly (up to the rounding of :math:`\eta/\sqrt{s}` and :math:`\epsilon/\sqrt{s}`; bit for bit
+when s = 1). So ScaledAdam has no kernel of its own: it *is* ``torch.optim.Adam`` (its loop,
+``foreach`` and ``fused`` paths, ``amsgrad``, L2 ``weight_decay``), stepped with the
+learning rate and eps of each group divided by :math:`\sqrt{s}`. Consequence for the state:
+``exp_avg_sq`` holds Adam's :math:`v' = v/s`, and a state dict moves freely between
+ScaledAdam and Adam. ``group["lr"]`` stays the user's :math:`\eta`, so learning-rate
+schedulers work unchanged. Decoupled weight decay (AdamW) is not offered: it would be
+scaled by :math:`1/\sqrt{s}` too.
+
+Source: the "modified Adam" of the seed notebooks this project grew from (the
+``(1-beta2) * scale * g^2`` second moment); Adam itself is Kingma & Ba, "Adam: A Method
+for Stochastic Optimization", ICLR 2015.
+
+State per parameter: as Adam (``step``, ``exp_avg``, ``exp_avg_sq``; ``max_exp_avg_sq``
+with amsgrad); 28 bytes moved per float32 parameter and step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch.optim.optimizer import ParamsT
+
+from optlab.optim.hyperparameters import (
+    check_betas,
+    check_bool,
+    check_learning_rate,
+    check_non_negative,
+    check_optional_bool,
+    check_positive,
+)
+
+
+def _adam_step_without_hooks() -> Callable[..., object]:
+    """torch's Adam.step without the hook wrapper torch adds to it once an Adam exists.
+
+    ScaledAdam's own step is wrapped by the same machinery, so calling the wrapped Adam.step
+    would run the user's step hooks twice.
+    """
+    step = torch.optim.Adam.step
+    return step.__wrapped__ if getattr(step, "hooked", False) else step  # type: ignore[attr-defined]
+
+
+class ScaledAdam(torch.optim.Adam):
+    r"""Adam with the squared gradient scaled by ``scale`` in the second moment.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate (default 1e-3).
+        betas: (beta1, beta2), each in [0, 1) (default (0.9, 0.999)).
+        eps: stabiliser, >= 0 (default 1e-8).
+        scale: the factor :math:`s` > 0 on :math:`(1-\beta_2) g^2` (default 1.1).
+        weight_decay: L2 penalty added to the gradient, >= 0 (default 0).
+        amsgrad, foreach, maximize, capturable, differentiable, fused: as in
+            ``torch.optim.Adam``.
+
+    See the module docstring for the equations and the identity with Adam.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        scale: float = 1.1,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        check_learning_rate("ScaledAdam", lr)
+        betas = check_betas("ScaledAdam", betas)
+        check_non_negative("ScaledAdam", "eps", eps)
+        check_positive("ScaledAdam", "scale", scale)
+        check_non_negative("ScaledAdam", "weight_decay", weight_decay)
+        for field, flag in (
+            ("amsgrad", amsgrad),
+            ("maximize", maximize),
+            ("capturable", capturable),
+            ("differentiable", differentiable),
+        ):
+            check_bool("ScaledAdam", field, flag)
+        check_optional_bool("ScaledAdam", "foreach", foreach)
+        check_optional_bool("ScaledAdam", "fused", fused)
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        self.defaults["scale"] = scale
+        for group in self.param_groups:
+            group.setdefault("scale", scale)
+
+    def add_param_group(self, param_group: dict) -> None:  # type: ignore[type-arg]
+        """Add a group; its ``scale`` defaults to the constructor's and is validated."""
+        if "scale" in param_group:
+            check_positive("ScaledAdam", "scale", param_group["scale"])
+        super().add_param_group(param_group)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """One step: Adam's, with each group's lr and eps divided by sqrt(scale)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        saved = [(group["lr"], group["eps"]) for group in self.param_groups]
+        try:
+            for group in self.param_groups:
+                root = math.sqrt(group["scale"])
+                group["lr"] = group["lr"] / root
+                group["eps"] = group["eps"] / root
+            _adam_step_without_hooks()(self)
+        finally:
+            for group, (lr, eps) in zip(self.param_groups, saved, strict=True):
+                group["lr"], group["eps"] = lr, eps
+        return loss
