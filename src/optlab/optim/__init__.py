@@ -14,6 +14,7 @@ from optlab.optim.elementwise import (
     TelemetryHook,
 )
 from optlab.optim.imo import IMO
+from optlab.optim.lbfgs import LBFGS
 from optlab.optim.mamgd import MAMGD
 from optlab.optim.registry import (
     OptimizerSpec,
@@ -29,6 +30,7 @@ from optlab.optim.schedules import InverseTimeDecay, StaircaseInverseTimeDecay
 __all__ = [
     "COMPILE_MIN_NUMEL",
     "IMO",
+    "LBFGS",
     "MAMGD",
     "ElementwiseOptimizer",
     "InverseTimeDecay",

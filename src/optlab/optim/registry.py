@@ -5,21 +5,17 @@ optimizers included) with a message naming the field, then builds the optimizer;
 ``names()`` lists the registered names; ``spec(name)`` returns what an entry declares
 (capabilities that the contract kit in ``optlab.testing`` reads).
 
-=============  ==========================================================  ==========
-name           what it builds                                              lr default
-=============  ==========================================================  ==========
-sgd            ``torch.optim.SGD`` (no momentum)                            1e-3
-momentum       ``torch.optim.SGD(momentum=0.9)``                            1e-3
-nesterov       ``torch.optim.SGD(momentum=0.9, nesterov=True)``             1e-3
-adagrad        ``torch.optim.Adagrad``                                      1e-2
-rmsprop        ``torch.optim.RMSprop``                                      1e-2
-adam           ``torch.optim.Adam``                                         1e-3
-adamw          ``torch.optim.AdamW``                                        1e-3
-lbfgs          ``torch.optim.LBFGS`` (needs a closure)                      1
-imo            :class:`optlab.optim.IMO`                                    0.1
-mamgd          :class:`optlab.optim.MAMGD`                                  1e-3
-scaled-adam    :class:`optlab.optim.ScaledAdam`                             1e-3
-=============  ==========================================================  ==========
+Registered names (torch's default lr unless said):
+
+- ``sgd``: ``torch.optim.SGD`` without momentum;
+- ``momentum``: ``torch.optim.SGD(momentum=0.9)``;
+- ``nesterov``: ``torch.optim.SGD(momentum=0.9, nesterov=True)``;
+- ``adagrad``, ``rmsprop``, ``adam``, ``adamw``: torch's classes;
+- ``lbfgs``: :class:`optlab.optim.LBFGS`, torch's L-BFGS mended for non-contiguous
+  parameters and deepcopy (needs a closure);
+- ``imo``: :class:`optlab.optim.IMO` (lr 0.1);
+- ``mamgd``: :class:`optlab.optim.MAMGD` (lr 1e-3);
+- ``scaled-adam``: :class:`optlab.optim.ScaledAdam` (lr 1e-3).
 """
 
 from __future__ import annotations
@@ -43,6 +39,7 @@ from optlab.optim.hyperparameters import (
     check_unit_interval,
 )
 from optlab.optim.imo import IMO, STEP_FORMS
+from optlab.optim.lbfgs import LBFGS
 from optlab.optim.mamgd import MAMGD
 from optlab.optim.scaled_adam import ScaledAdam
 
@@ -245,7 +242,7 @@ register(OptimizerSpec("adamw", torch.optim.AdamW, _adam_like, "AdamW (torch.opt
 register(
     OptimizerSpec(
         "lbfgs",
-        torch.optim.LBFGS,
+        LBFGS,
         {
             "lr": _lr,
             "max_iter": check_positive_int,
@@ -256,8 +253,9 @@ register(
             "line_search_fn": _optional_line_search,
             "maximize": check_bool,
         },
-        "L-BFGS (torch.optim.LBFGS; needs a closure)",
+        "L-BFGS (torch.optim.LBFGS, mended for strides and deepcopy; needs a closure)",
         elementwise=False,
+        supports_sparse=True,
         supports_foreach=False,
         requires_closure=True,
         supports_param_groups=False,
