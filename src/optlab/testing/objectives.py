@@ -39,9 +39,7 @@ ILL_CONDITIONED_QUADRATIC = Objective(
     minimum=0.0,
     function=_ill_conditioned,
 )
-ROSENBROCK_2D = Objective(
-    "Rosenbrock 2-D", start=(-1.2, 1.0), minimum=0.0, function=_rosenbrock
-)
+ROSENBROCK_2D = Objective("Rosenbrock 2-D", start=(-1.2, 1.0), minimum=0.0, function=_rosenbrock)
 
 
 def smooth_gradient(theta: np.ndarray, seed_scale: np.ndarray) -> np.ndarray:
