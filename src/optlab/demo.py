@@ -3,8 +3,8 @@
 Each optimizer starts at (-1.2, 1) and runs up to ``--steps`` steps (an L-BFGS step counts
 its closure calls, so every row spends the same number of gradient evaluations) at the
 learning rate that the contract kit states for it (``optlab.testing.REGISTRY_BUDGETS``,
-measured by ``benchmarks/contract_budgets.py``). Prints one table: final f, distance to the
-minimum (1, 1), gradient evaluations to reach f < 1e-6, and wall time. Runs offline.
+measured by ``benchmarks/contract_budgets.py``). Prints one table: final and best f, distance of the
+final point to the minimum (1, 1), gradient evaluations to reach f < 1e-6, and wall time. Runs offline.
 
     python -m optlab.demo [--steps 3000] [--seed 42]
 """
@@ -28,6 +28,7 @@ def run(name: str, lr: float, evaluations: int) -> dict[str, float]:
     optimizer = create(name, [x], lr=lr)
     count = 0
     solved_at = math.nan
+    best = math.inf
 
     def closure() -> torch.Tensor:
         nonlocal count
@@ -42,6 +43,7 @@ def run(name: str, lr: float, evaluations: int) -> dict[str, float]:
         optimizer.step(closure)
         with torch.no_grad():
             value = float(ROSENBROCK_2D.function(x))
+        best = min(best, value)
         if math.isnan(solved_at) and value < 1e-6:
             solved_at = count
         if not math.isfinite(value):
@@ -49,7 +51,13 @@ def run(name: str, lr: float, evaluations: int) -> dict[str, float]:
     seconds = time.perf_counter() - start
     with torch.no_grad():
         distance = float(torch.linalg.vector_norm(x - 1.0))
-    return {"f": value, "distance": distance, "solved_at": solved_at, "seconds": seconds}
+    return {
+        "f": value,
+        "best": best,
+        "distance": distance,
+        "solved_at": solved_at,
+        "seconds": seconds,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         f"2-D Rosenbrock from (-1.2, 1), {args.steps} gradient evaluations each, seed {args.seed}"
     )
     header = (
-        f"{'optimizer':<12} {'lr':>7} {'final f':>10} {'|x - x*|':>10} "
+        f"{'optimizer':<12} {'lr':>7} {'final f':>10} {'best f':>10} {'|x - x*|':>10} "
         f"{'evals to f<1e-6':>16} {'wall s':>7}"
     )
     print(header)
@@ -75,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         result = run(name, lr, args.steps)
         solved = "-" if math.isnan(result["solved_at"]) else f"{result['solved_at']:.0f}"
         print(
-            f"{name:<12} {lr:>7g} {result['f']:>10.3g} {result['distance']:>10.3g} "
+            f"{name:<12} {lr:>7g} {result['f']:>10.3g} {result['best']:>10.3g} "
+            f"{result['distance']:>10.3g} "
             f"{solved:>16} {result['seconds']:>7.2f}"
         )
     print(
