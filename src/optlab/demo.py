@@ -3,8 +3,9 @@
 Each optimizer starts at (-1.2, 1) and runs up to ``--steps`` steps (an L-BFGS step counts
 its closure calls, so every row spends the same number of gradient evaluations) at the
 learning rate that the contract kit states for it (``optlab.testing.REGISTRY_BUDGETS``,
-measured by ``benchmarks/contract_budgets.py``). Prints one table: final and best f, distance of the
-final point to the minimum (1, 1), gradient evaluations to reach f < 1e-6, and wall time. Runs offline.
+measured by ``benchmarks/contract_budgets.py``). Prints one table: final and best f, the
+distance of the final point to the minimum (1, 1), gradient evaluations to reach f < 1e-6,
+and wall time. Runs offline.
 
     python -m optlab.demo [--steps 3000] [--seed 42]
 """
