@@ -11,7 +11,6 @@ INSTALL_SPEC := -e ".[lab,dev]"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(INSTALL_SPEC)
 	touch $@
 
