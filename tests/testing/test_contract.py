@@ -110,3 +110,65 @@ def test_kit_catches_accepted_invalid_hyperparameter() -> None:
     subject = ContractSubject("sgd", torch.optim.SGD, {"lr": 0.1}, invalid=[("momentum", "x")])
     with pytest.raises(ContractFailure, match="momentum"):
         check_optimizer(subject, ["invalid_hyperparameters"])
+
+
+class _IgnoresGroupMomentum(torch.optim.SGD):
+    """Broken: uses the constructor's momentum for every group."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group["momentum_saved"] = group["momentum"]
+            group["momentum"] = self.defaults["momentum"]
+        try:
+            return super().step(closure)
+        finally:
+            for group in self.param_groups:
+                group["momentum"] = group.pop("momentum_saved")
+
+
+def test_kit_catches_ignored_per_group_hyperparameter() -> None:
+    subject = ContractSubject(
+        "ignores-group-momentum",
+        _IgnoresGroupMomentum,
+        {"lr": 0.05, "momentum": 0.9},
+        group_variation={"momentum": 0.0},
+    )
+    with pytest.raises(ContractFailure, match="per-group hyperparameters"):
+        check_optimizer(subject, ["param_groups"])
+
+
+class _ForgetfulCopy(torch.optim.SGD):
+    """Broken: a deepcopy loses its state and restarts momentum from zero."""
+
+    def __deepcopy__(self, memo):
+        import copy as copy_module
+
+        params = [copy_module.deepcopy(p, memo) for p in self.param_groups[0]["params"]]
+        return _ForgetfulCopy(params, lr=self.defaults["lr"], momentum=self.defaults["momentum"])
+
+
+def test_kit_catches_a_deepcopy_that_does_not_continue() -> None:
+    subject = ContractSubject("forgetful", _ForgetfulCopy, {"lr": 0.05, "momentum": 0.9})
+    with pytest.raises(ContractFailure, match="does not continue"):
+        check_optimizer(subject, ["deepcopy_and_repr"])
+
+
+def test_kit_lists_a_crashing_check_and_runs_the_others() -> None:
+    subject = ContractSubject("torch-lbfgs", torch.optim.LBFGS, {"lr": 0.5}, elementwise=False)
+    with pytest.raises(ContractFailure) as failure:
+        check_optimizer(subject, ["non_contiguous", "closure"])
+    message = str(failure.value)
+    assert "non_contiguous: raised RuntimeError" in message
+    assert "closure:" not in message  # the closure check ran after the crash, and passed
+
+
+def test_kit_field_names_must_stand_as_words() -> None:
+    def vague(params, **kwargs):
+        if "eps" in kwargs:
+            raise ValueError("training steps would diverge")
+        return torch.optim.SGD(params, lr=0.1)
+
+    subject = ContractSubject("vague", vague, {}, invalid=[("eps", -1.0)])
+    with pytest.raises(ContractFailure, match="without naming 'eps'"):
+        check_optimizer(subject, ["invalid_hyperparameters"])

@@ -89,16 +89,31 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         foreach: bool | None = None,
         compiled: bool | None = None,
     ) -> None:
+        defaults = {**defaults, "foreach": foreach, "compiled": compiled}
+        self._validate_group(defaults)
+        self._telemetry_hooks: OrderedDict[int, TelemetryHook] = OrderedDict()
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
-        check_optional_bool(name, "foreach", foreach)
-        check_optional_bool(name, "compiled", compiled)
-        if foreach and compiled:
+        self._validate(group)
+        check_optional_bool(name, "foreach", group["foreach"])
+        check_optional_bool(name, "compiled", group["compiled"])
+        if group["foreach"] and group["compiled"]:
             raise ValueError(
                 f"{name}: foreach=True and compiled=True exclude each other; "
                 "choose one path (or leave both as None)"
             )
-        super().__init__(params, {**defaults, "foreach": foreach, "compiled": compiled})
-        self._telemetry_hooks: OrderedDict[int, TelemetryHook] = OrderedDict()
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group (as torch does); its hyperparameters are validated like the
+        constructor's, and an invalid group is not added."""
+        super().add_param_group(param_group)
+        try:
+            self._validate_group(self.param_groups[-1])
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -108,6 +123,11 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             group.setdefault("compiled", None)
 
     # ------------------------------------------------------------------ rule interface
+    @staticmethod
+    def _validate(hyperparameters: dict[str, Any]) -> None:
+        """Raise TypeError/ValueError naming the first invalid hyperparameter of a group."""
+        raise NotImplementedError
+
     def _init_state(
         self,
         group: dict[str, Any],
@@ -173,19 +193,25 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         hooks = self._telemetry_hooks
+        records = []
         for index, group in enumerate(self.param_groups):
             params, grads, states = self._gather(index, group)
             if not params:
                 continue
             before = [param.clone() for param in params] if hooks else None
-            steps = self._advance_steps(states)
+            steps = [int(state["step"].item()) + 1 for state in states]
             path = self._choose_path(group, params)
             if path == "foreach":
                 self._run_multi_tensor(group, params, grads, states, steps)
             else:
                 self._run_single_tensor(group, params, grads, states, steps, path == "compiled")
+            for state in states:
+                state["step"] += 1
             if before is not None:
-                self._emit_telemetry(index, group, params, before, max(steps))
+                records.append(self._telemetry_record(index, group, params, before, max(steps)))
+        for record in records:
+            for hook in list(hooks.values()):
+                hook(self, record)
         return loss
 
     def _gather(
@@ -215,14 +241,6 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             grads.append(grad)
             states.append(state)
         return params, grads, states
-
-    @staticmethod
-    def _advance_steps(states: list[dict[str, Any]]) -> list[int]:
-        steps = []
-        for state in states:
-            state["step"] += 1
-            steps.append(int(state["step"].item()))
-        return steps
 
     def _choose_path(self, group: dict[str, Any], params: list[torch.Tensor]) -> str:
         compiled, foreach = group["compiled"], group["foreach"]
@@ -260,9 +278,10 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 key = (step, param.dtype, param.device)
                 as_tensors = tensor_scalars.get(key)
                 if as_tensors is None:
+                    # at least float32, so bf16/fp16 steps do not round the betas or lr
+                    dtype = torch.promote_types(param.dtype, torch.float32)
                     as_tensors = tensor_scalars[key] = tuple(
-                        torch.tensor(value, dtype=param.dtype, device=param.device)
-                        for value in scalars
+                        torch.tensor(value, dtype=dtype, device=param.device) for value in scalars
                     )
                 flat = [None if t is None else t.view(-1) for t in tensors]
                 if self._run_compiled(rule, flat, as_tensors, constants):
@@ -318,19 +337,19 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 **constants,
             )
 
-    def _emit_telemetry(
+    def _telemetry_record(
         self,
         index: int,
         group: dict[str, Any],
         params: list[torch.Tensor],
         before: list[torch.Tensor],
         step: int,
-    ) -> None:
+    ) -> dict[str, float]:
         squared = sum(
             float(torch.sum((after.double() - old.double()) ** 2))
             for after, old in zip(params, before, strict=True)
         )
-        record = {
+        return {
             "group": float(index),
             "step": float(step),
             "lr": float(group["lr"]),
@@ -338,8 +357,6 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             "update_norm": math.sqrt(squared),
             **self._telemetry_extras(group, params),
         }
-        for hook in list(self._telemetry_hooks.values()):
-            hook(self, record)
 
 
 def lr_as_float(lr: float | torch.Tensor) -> float:

@@ -180,19 +180,6 @@ class IMO(ElementwiseOptimizer):
         foreach: bool | None = None,
         compiled: bool | None = None,
     ) -> None:
-        check_learning_rate("IMO", lr)
-        check_unit_interval("IMO", "momentum", momentum)
-        check_positive("IMO", "alpha", alpha)
-        check_positive("IMO", "beta", beta)
-        low = check_positive("IMO", "mass_min", mass_min)
-        high = check_positive("IMO", "mass_max", mass_max)
-        if low > high:
-            raise ValueError(
-                f"IMO: mass_min must be <= mass_max, got mass_min={mass_min!r} and "
-                f"mass_max={mass_max!r}"
-            )
-        check_non_negative("IMO", "eps", eps)
-        check_choice("IMO", "step_form", step_form, STEP_FORMS)
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -204,6 +191,21 @@ class IMO(ElementwiseOptimizer):
             "step_form": step_form,
         }
         super().__init__(params, defaults, foreach=foreach, compiled=compiled)
+
+    @staticmethod
+    def _validate(hyperparameters: dict[str, Any]) -> None:
+        check_learning_rate("IMO", hyperparameters["lr"])
+        check_unit_interval("IMO", "momentum", hyperparameters["momentum"])
+        check_positive("IMO", "alpha", hyperparameters["alpha"])
+        check_positive("IMO", "beta", hyperparameters["beta"])
+        low = check_positive("IMO", "mass_min", hyperparameters["mass_min"])
+        high = check_positive("IMO", "mass_max", hyperparameters["mass_max"])
+        if low > high:
+            raise ValueError(
+                f"IMO: mass_min must be <= mass_max, got mass_min={low!r} and mass_max={high!r}"
+            )
+        check_non_negative("IMO", "eps", hyperparameters["eps"])
+        check_choice("IMO", "step_form", hyperparameters["step_form"], STEP_FORMS)
 
     def _init_state(
         self,
@@ -237,6 +239,9 @@ class IMO(ElementwiseOptimizer):
         self, group: dict[str, Any], params: list[torch.Tensor]
     ) -> dict[str, float]:
         masses = [self.state[param]["mass"] for param in params]
+        masses = [mass for mass in masses if mass.numel() > 0]
+        if not masses:
+            return {}
         count = sum(mass.numel() for mass in masses)
         return {
             "mass_mean": float(sum(mass.double().sum() for mass in masses)) / max(count, 1),

@@ -5,7 +5,8 @@ The algorithm, its hyperparameters and its numbers are torch's (Nocedal & Wright
 Mended here:
 
 - non-contiguous parameters: torch flattens each gradient with ``view(-1)``, which fails
-  for a transposed parameter; this class uses ``reshape(-1)`` (a copy only when needed);
+  for a transposed parameter; this class makes such a gradient contiguous first (a copy
+  only then) and otherwise runs torch's code (complex parameters, ``maximize``);
 - ``copy.deepcopy`` and pickling: torch keeps the parameter list in ``self._params``,
   which ``Optimizer.__getstate__`` drops, so a copy could not step; it is restored here.
 
@@ -29,12 +30,10 @@ class LBFGS(torch.optim.LBFGS):
         self._numel_cache = None
 
     def _gather_flat_grad(self) -> torch.Tensor:
-        views = []
+        # torch flattens with view(-1): give it contiguous dense gradients, and keep the
+        # rest of its logic (complex parameters, maximize) as it is.
         for param in self._params:
-            if param.grad is None:
-                views.append(param.new_zeros(param.numel()))
-            elif param.grad.is_sparse:
-                views.append(param.grad.to_dense().reshape(-1))
-            else:
-                views.append(param.grad.reshape(-1))
-        return torch.cat(views, 0)
+            grad = param.grad
+            if grad is not None and not grad.is_sparse and not grad.is_contiguous():
+                param.grad = grad.contiguous()
+        return super()._gather_flat_grad()

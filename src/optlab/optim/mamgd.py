@@ -170,13 +170,16 @@ class MAMGD(ElementwiseOptimizer):
         foreach: bool | None = None,
         compiled: bool | None = None,
     ) -> None:
-        check_learning_rate("MAMGD", lr)
-        betas = check_betas("MAMGD", betas)
-        check_non_negative("MAMGD", "k", k)
-        check_non_negative("MAMGD", "eps", eps)
-        check_bool("MAMGD", "as_published", as_published)
         defaults = {"lr": lr, "betas": betas, "k": k, "eps": eps, "as_published": as_published}
         super().__init__(params, defaults, foreach=foreach, compiled=compiled)
+
+    @staticmethod
+    def _validate(hyperparameters: dict[str, Any]) -> None:
+        check_learning_rate("MAMGD", hyperparameters["lr"])
+        check_betas("MAMGD", hyperparameters["betas"])
+        check_non_negative("MAMGD", "k", hyperparameters["k"])
+        check_non_negative("MAMGD", "eps", hyperparameters["eps"])
+        check_bool("MAMGD", "as_published", hyperparameters["as_published"])
 
     # The rules take prev_param/prev_grad positionally; as published they are None.
     state_names = ("exp_avg", "exp_avg_sq", "prev_param", "prev_grad")

@@ -92,7 +92,9 @@ class OptimizerSpec:
             stack of N parameters along a leading axis is N independent optimizers).
         supports_sparse: accepts sparse gradients (others must raise on them).
         supports_foreach: has a ``foreach`` flag whose path equals the per-tensor loop.
-        foreach_bitwise: that equality is bit for bit (else within float rounding).
+        foreach_bitwise: that equality is bit for bit in float32 and float64 (else within
+            float rounding). In bf16/fp16, torch's CPU ``_foreach`` ops round Python scalars
+            to the parameter dtype, so there the paths differ within half-precision rounding.
         requires_closure: ``step`` must be given a closure (L-BFGS).
         supports_param_groups: accepts more than one parameter group.
         optlab_rule: implemented by optlab (not one of torch's classes).

@@ -121,6 +121,13 @@ class ScaledAdam(torch.optim.Adam):
         for group in self.param_groups:
             group.setdefault("scale", scale)
 
+    def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
+        """Also after ``load_state_dict`` of an Adam state dict: groups without ``scale``
+        take the constructor's."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("scale", self.defaults.get("scale", 1.1))
+
     def add_param_group(self, param_group: dict) -> None:  # type: ignore[type-arg]
         """Add a group; its ``scale`` defaults to the constructor's and is validated."""
         if "scale" in param_group:

@@ -8,6 +8,11 @@ Both follow the seed notebooks (Andrew Ng's deep-learning course, "Optimization 
 where :math:`e` is the scheduler's epoch counter (one per ``scheduler.step()``),
 :math:`r` the decay rate and :math:`T` the interval. The NumPy references are
 ``optlab.reference.update_lr`` and ``optlab.reference.schedule_lr_decay``.
+
+Like torch's own schedulers, each step multiplies the group's *current* lr by the ratio of
+successive factors, :math:`(1 + r(k-1)) / (1 + r k)`, so the decays chain with other
+schedulers (``ChainedScheduler``, ``SequentialLR``); ``_get_closed_form_lr`` gives the
+formula above directly (used when ``scheduler.step(epoch)`` jumps).
 """
 
 from __future__ import annotations
@@ -30,7 +35,16 @@ class InverseTimeDecay(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The closed form at the current epoch (no compounding error)."""
+        """The current lr of each group times (1 + r (e-1)) / (1 + r e)."""
+        epoch = self.last_epoch
+        ratio = (
+            1.0
+            if epoch == 0
+            else (1.0 + self.decay_rate * (epoch - 1)) / (1.0 + self.decay_rate * epoch)
+        )
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
         factor = 1.0 + self.decay_rate * self.last_epoch
         return [base / factor for base in self.base_lrs]
 
@@ -50,6 +64,14 @@ class StaircaseInverseTimeDecay(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The closed form at the current epoch."""
+        """The current lr, divided anew only when the epoch reaches a multiple of interval."""
+        epoch = self.last_epoch
+        if epoch == 0 or epoch % self.interval != 0:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        stair = epoch // self.interval
+        ratio = (1.0 + self.decay_rate * (stair - 1)) / (1.0 + self.decay_rate * stair)
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
         factor = 1.0 + self.decay_rate * math.floor(self.last_epoch / self.interval)
         return [base / factor for base in self.base_lrs]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -80,6 +81,8 @@ class ContractSubject:
         supports_param_groups: capabilities (see :class:`optlab.optim.OptimizerSpec`).
         reference: its NumPy reference rule, if any.
         invalid: ``(field, value)`` pairs that the factory must reject naming ``field``.
+        group_variation: a non-lr hyperparameter and a value for it (e.g.
+            ``{"momentum": 0.5}``) that the per-group check sets on one group only.
         quadratic, rosenbrock: convergence budgets (None: not claimed).
     """
 
@@ -94,6 +97,7 @@ class ContractSubject:
     supports_param_groups: bool = True
     reference: ReferenceRule | None = None
     invalid: Sequence[tuple[str, Any]] = ()
+    group_variation: Mapping[str, Any] = field(default_factory=dict)
     quadratic: ConvergenceBudget | None = None
     rosenbrock: ConvergenceBudget | None = None
 
@@ -141,7 +145,7 @@ def _run(
 
 
 def _states_equal(
-    first: torch.optim.Optimizer, second: torch.optim.Optimizer, bitwise: bool
+    first: torch.optim.Optimizer, second: torch.optim.Optimizer, bitwise: bool, rtol: float
 ) -> str | None:
     for index, (a, b) in enumerate(
         zip(
@@ -151,7 +155,7 @@ def _states_equal(
         for key in a:
             x, y = a[key], b[key]
             if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
-                same = torch.equal(x, y) if bitwise else torch.allclose(x, y, rtol=1e-10, atol=0)
+                same = torch.equal(x, y) if bitwise else torch.allclose(x, y, rtol=rtol, atol=0)
                 if not same:
                     return f"state[{index}][{key!r}] differs"
             elif x != y and not (isinstance(x, list) or isinstance(y, list)):
@@ -202,18 +206,20 @@ def check_foreach(subject: ContractSubject) -> None:
     """2. foreach == per-tensor loop, params and every state entry."""
     if not subject.supports_foreach:
         raise _Skip("no foreach path")
-    loop_params, foreach_params = _make_params(), _make_params()
-    loop = subject.build(loop_params, foreach=False)
-    multi = subject.build(foreach_params, foreach=True)
-    _run(loop, loop_params, 20)
-    _run(multi, foreach_params, 20)
-    for a, b in zip(loop_params, foreach_params, strict=True):
-        same = torch.equal(a, b) if subject.foreach_bitwise else torch.allclose(a, b, rtol=1e-10)
-        if not same:
-            raise ContractFailure("foreach parameters differ from the per-tensor loop")
-    problem = _states_equal(loop, multi, subject.foreach_bitwise)
-    if problem:
-        raise ContractFailure(f"foreach {problem} from the per-tensor loop")
+    for dtype in (torch.float64, torch.float32):
+        loop_params, foreach_params = _make_params(dtype), _make_params(dtype)
+        loop = subject.build(loop_params, foreach=False)
+        multi = subject.build(foreach_params, foreach=True)
+        _run(loop, loop_params, 20)
+        _run(multi, foreach_params, 20)
+        rtol = 1e-10 if dtype == torch.float64 else 1e-5
+        for a, b in zip(loop_params, foreach_params, strict=True):
+            same = torch.equal(a, b) if subject.foreach_bitwise else torch.allclose(a, b, rtol=rtol)
+            if not same:
+                raise ContractFailure(f"foreach {dtype} parameters differ from the loop")
+        problem = _states_equal(loop, multi, subject.foreach_bitwise, rtol)
+        if problem:
+            raise ContractFailure(f"foreach {dtype} {problem} from the per-tensor loop")
 
 
 def check_state_dict(subject: ContractSubject) -> None:
@@ -236,12 +242,13 @@ def check_param_groups(subject: ContractSubject) -> None:
     if not subject.supports_param_groups:
         raise _Skip("single parameter group only")
     base_lr = subject.hyperparameters.get("lr", 1e-3)
+    varied = {"lr": base_lr * 0.5, **subject.group_variation}
     first, second, frozen = _make_params(seed=1), _make_params(seed=2), _make_params(seed=3)
     frozen_start = _clone(frozen)
     together = subject.build(
         [
             {"params": first},
-            {"params": second, "lr": base_lr * 0.5},
+            {"params": second, **varied},
             {"params": frozen, "lr": 0.0},
         ]
     )
@@ -253,9 +260,15 @@ def check_param_groups(subject: ContractSubject) -> None:
     if subject.elementwise:
         alone_first, alone_second = _make_params(seed=1), _make_params(seed=2)
         _run(subject.build(alone_first), alone_first, 10)
-        _run(subject.build(alone_second, lr=base_lr * 0.5), alone_second, 10)
+        _run(subject.build(alone_second, **varied), alone_second, 10)
         if not (_params_equal(first, alone_first) and _params_equal(second, alone_second)):
-            raise ContractFailure("per-group hyperparameters not respected")
+            raise ContractFailure(f"per-group hyperparameters {varied} not respected")
+        if subject.group_variation:
+            # the variation must matter, or the comparison above proves nothing about it
+            lr_only = _make_params(seed=2)
+            _run(subject.build(lr_only, lr=base_lr * 0.5), lr_only, 10)
+            if _params_equal(lr_only, alone_second):
+                raise ContractFailure(f"{subject.group_variation} changes nothing")
     late = _make_params(seed=4)
     growing_params = _make_params(seed=1)
     growing = subject.build(growing_params)
@@ -297,7 +310,8 @@ def check_invalid_hyperparameters(subject: ContractSubject) -> None:
         try:
             subject.build(_make_params(), **{name: value})
         except (ValueError, TypeError) as error:
-            if name.split("[")[0] not in str(error):
+            field_name = name.split("[")[0]
+            if not re.search(rf"(?<![\w.]){re.escape(field_name)}\b", str(error)):
                 raise ContractFailure(
                     f"{name}={value!r} raised without naming {name!r}: {error}"
                 ) from error
@@ -423,16 +437,20 @@ def check_non_contiguous(subject: ContractSubject) -> None:
 
 
 def check_deepcopy_and_repr(subject: ContractSubject) -> None:
-    """10. deepcopy gives an independent optimizer; repr names the class and the lr."""
+    """10. deepcopy gives an independent optimizer that continues as the original does;
+    repr names the class and the lr."""
     params = _make_params()
     optimizer = subject.build(params)
     _run(optimizer, params, 2)
     before = _clone(params)
     duplicate = copy.deepcopy(optimizer)
     duplicate_params = duplicate.param_groups[0]["params"]
-    _run(duplicate, duplicate_params, 2)
+    _run(duplicate, duplicate_params, 3)
     if not _params_equal(params, before):
         raise ContractFailure("stepping a deepcopy changed the original's parameters")
+    _run(optimizer, params, 3)
+    if not _params_equal(params, duplicate_params):
+        raise ContractFailure("a deepcopy does not continue as the original does")
     text = repr(optimizer)
     if type(optimizer).__name__ not in text or "lr" not in text:
         raise ContractFailure(f"repr does not name the class and lr: {text!r}")
@@ -473,7 +491,8 @@ CHECKS: dict[str, Callable[[ContractSubject], None]] = {
 def run_check(subject: ContractSubject, name: str) -> bool:
     """Run one check by name; False if it does not apply to the subject, True if it passed.
 
-    Raises :class:`ContractFailure` (an AssertionError) if it failed.
+    Raises :class:`ContractFailure` (an AssertionError) if it failed; an exception raised
+    by the optimizer itself propagates as it is (``check_optimizer`` lists it instead).
     """
     try:
         CHECKS[name](subject)
@@ -494,6 +513,8 @@ def check_optimizer(subject: ContractSubject, checks: Sequence[str] | None = Non
                 ran.append(name)
         except AssertionError as error:
             failures.append(f"{name}: {error}")
+        except Exception as error:  # a crash inside a check is a failure of that check
+            failures.append(f"{name}: raised {type(error).__name__}: {error}")
     if failures:
         raise ContractFailure(f"{subject.name} fails the contract:\n  " + "\n  ".join(failures))
     return ran
@@ -534,6 +555,19 @@ _SMALL_PROBLEM_LR: dict[str, float] = {
     "imo": 0.05,
     "mamgd": 0.05,
     "scaled-adam": 0.05,
+}
+
+_GROUP_VARIATION: dict[str, dict[str, Any]] = {
+    "sgd": {"weight_decay": 0.1},
+    "momentum": {"momentum": 0.5},
+    "nesterov": {"momentum": 0.5},
+    "adagrad": {"lr_decay": 0.1},
+    "rmsprop": {"alpha": 0.9},
+    "adam": {"betas": (0.5, 0.9)},
+    "adamw": {"betas": (0.5, 0.9)},
+    "imo": {"momentum": 0.5},
+    "mamgd": {"betas": (0.5, 0.9)},
+    "scaled-adam": {"scale": 3.0},
 }
 
 REGISTRY_BUDGETS: dict[str, tuple[ConvergenceBudget, ConvergenceBudget]] = {
@@ -586,6 +620,7 @@ def subject_from_registry(name: str, **hyperparameters: Any) -> ContractSubject:
         supports_param_groups=entry.supports_param_groups,
         reference=REFERENCE_RULES.get(name),
         invalid=invalid,
+        group_variation=_GROUP_VARIATION.get(name, {}),
         quadratic=quadratic,
         rosenbrock=rosenbrock,
     )
