@@ -1,0 +1,343 @@
+"""The bench runner: tune every optimizer the same way, then run the reported seeds.
+
+For a suite and a results store, :func:`run_suite` does, for every problem x optimizer:
+
+1. **Tuning** (unless switched off): ``tuning.trials`` learning rates, log-uniform over
+   ``tuning.lr_range`` (the grid sampler gives every optimizer the *same* log-spaced points;
+   the TPE sampler is Optuna's, seeded), each trained on the validation split with the
+   tuning seed (``tuning.seed`` as init and data-order seed, kept apart from the reported
+   seeds) and the problem's full budget. The trial value is the final validation loss
+   (a diverged trial counts as +inf). The study runs in Optuna; every trial is a run record
+   in the store, and the outcome (best lr, every trial) is a tuning record, so a resumed
+   sweep reuses them and picks the same learning rates.
+2. **Reported runs**: the tuned lr on each reported seed (fresh init and data-order seeds,
+   the same problem instance); the test split is read only at the end of these runs.
+
+Every run is written to the store the moment it completes; anything already stored is
+skipped, so a killed bench re-run completes the suite keeping all completed runs.
+Runs go in-process (``workers=1``) or to a process pool (``workers>1``, one torch thread
+each); the grid sampler's trials are independent and go to the pool too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optlab import optim, problems
+from optlab.bench.store import ResultsStore, config_key
+from optlab.bench.suite import Suite
+from optlab.problems.base import BuildContext
+from optlab.train.loop import TrainConfig, train
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run; its hash is the record's key."""
+
+    problem: str
+    optimizer: str
+    hyperparameters: dict[str, Any]
+    instance_seed: int
+    init_seed: int
+    data_seed: int
+    steps: int
+    eval_every: int
+    patience: int | None = 3
+    purpose: str = "report"  # "report" or "tune"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with hyperparameters in a canonical form (tuples become lists)."""
+        config = asdict(self)
+        config["hyperparameters"] = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in sorted(self.hyperparameters.items())
+        }
+        return config
+
+    @property
+    def key(self) -> str:
+        """The store key of this run."""
+        return config_key(self.as_dict())
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where data sets live on disk, and whether missing ones may be downloaded."""
+
+    data_dir: str | None = None
+    download: bool = False
+
+
+def execute(config: RunConfig, data: DataOptions = DataOptions()) -> dict[str, Any]:
+    """Build the problem and the optimizer, train, and return the result as a dict."""
+    torch.manual_seed(config.init_seed)
+    context = BuildContext(
+        instance_seed=config.instance_seed,
+        init_seed=config.init_seed,
+        data_dir=Path(data.data_dir) if data.data_dir else None,
+        download=data.download,
+    )
+    instance = problems.build(config.problem, context)
+    parameters = instance.model.parameters()
+    optimizer = optim.create(config.optimizer, parameters, **config.hyperparameters)
+    trajectory = instance.plot_bounds is not None
+    train_config = TrainConfig(
+        steps=config.steps,
+        eval_every=config.eval_every,
+        patience=config.patience,
+        data_seed=config.data_seed,
+        record_trajectory=trajectory,
+    )
+    result = train(instance, optimizer, train_config).as_dict()
+    result["target"] = instance.target
+    result["optimum"] = instance.optimum
+    return result
+
+
+def execute_and_store(store_root: str, config: RunConfig, data: DataOptions) -> str:
+    """Run ``config`` unless stored already; store it; return its key (pool-friendly)."""
+    store = ResultsStore(store_root)
+    if not store.has("runs", config.key):
+        store.put("runs", config.as_dict(), execute(config, data))
+    return config.key
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+@dataclass
+class SuiteOutcome:
+    """What a bench did: tuned learning rates, keys of the reported runs, skipped problems."""
+
+    tuned_lrs: dict[tuple[str, str], float] = field(default_factory=dict)
+    report_keys: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    ran: int = 0
+    reused: int = 0
+
+
+class _Executor:
+    """Runs RunConfigs in-process or in a pool, storing each as it completes."""
+
+    def __init__(self, store: ResultsStore, data: DataOptions, workers: int) -> None:
+        self.store, self.data, self.workers = store, data, workers
+        self.pool = None
+        if workers > 1:
+            import multiprocessing
+
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+            )
+
+    def run(
+        self, configs: Iterable[RunConfig], outcome: SuiteOutcome, progress: Progress, stage: str
+    ) -> None:
+        todo, configs = [], list(configs)
+        for config in configs:
+            if self.store.has("runs", config.key):
+                outcome.reused += 1
+            else:
+                todo.append(config)
+        done = len(configs) - len(todo)
+        progress(stage, done, len(configs))
+        if self.pool is None:
+            for config in todo:
+                execute_and_store(str(self.store.root), config, self.data)
+                outcome.ran += 1
+                done += 1
+                progress(stage, done, len(configs))
+            return
+        futures = [
+            self.pool.submit(execute_and_store, str(self.store.root), config, self.data)
+            for config in todo
+        ]
+        for future in as_completed(futures):
+            future.result()
+            outcome.ran += 1
+            done += 1
+            progress(stage, done, len(configs))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _trial_config(suite: Suite, problem: str, optimizer: str, lr: float) -> RunConfig:
+    spec = problems.spec(problem)
+    return RunConfig(
+        problem=problem,
+        optimizer=optimizer,
+        hyperparameters={**suite.fixed_hyperparameters(optimizer), "lr": lr},
+        instance_seed=suite.instance_seed,
+        init_seed=suite.tuning.seed,
+        data_seed=suite.tuning.seed,
+        steps=suite.budget(problem),
+        eval_every=spec.eval_every,
+        purpose="tune",
+    )
+
+
+def _tuning_config(suite: Suite, problem: str, optimizer: str) -> dict[str, Any]:
+    return {
+        "problem": problem,
+        "optimizer": optimizer,
+        "hyperparameters": {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in sorted(suite.fixed_hyperparameters(optimizer).items())
+        },
+        "instance_seed": suite.instance_seed,
+        "seed": suite.tuning.seed,
+        "trials": suite.tuning.trials,
+        "lr_range": list(suite.tuning.lr_range),
+        "sampler": suite.tuning.sampler,
+        "steps": suite.budget(problem),
+    }
+
+
+def _trial_value(store: ResultsStore, config: RunConfig) -> float:
+    record = store.get("runs", config.key)
+    if record is None:
+        raise RuntimeError(f"tuning trial {config.key} missing from the store")
+    result = record["result"]
+    value = result.get("final_val_loss", math.nan)
+    return math.inf if result["status"] != "ok" or not math.isfinite(value) else float(value)
+
+
+def _study(suite: Suite, problem: str, optimizer: str) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if suite.tuning.sampler == "grid":
+        sampler = optuna.samplers.GridSampler({"lr": suite.tuning.grid()}, seed=suite.tuning.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=suite.tuning.seed)
+    return optuna.create_study(
+        study_name=f"{problem}/{optimizer}", direction="minimize", sampler=sampler
+    )
+
+
+def tune(
+    suite: Suite,
+    problem: str,
+    optimizer: str,
+    store: ResultsStore,
+    executor: _Executor,
+    outcome: SuiteOutcome,
+    progress: Progress,
+) -> float:
+    """The tuned lr of ``optimizer`` on ``problem`` (from the store when already tuned)."""
+    import optuna
+
+    config = _tuning_config(suite, problem, optimizer)
+    stored = store.get("tuning", config_key(config))
+    if stored is not None:
+        return float(stored["result"]["best_lr"])
+    stage = f"tune {problem} / {optimizer}"
+    low, high = suite.tuning.lr_range
+    distribution = optuna.distributions.FloatDistribution(low, high, log=True)
+    study = _study(suite, problem, optimizer)
+    if suite.tuning.sampler == "grid":
+        trials = [_trial_config(suite, problem, optimizer, lr) for lr in suite.tuning.grid()]
+        executor.run(trials, outcome, progress, stage)
+        for trial in trials:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"lr": trial.hyperparameters["lr"]},
+                    distributions={"lr": distribution},
+                    value=_trial_value(store, trial),
+                )
+            )
+    else:
+        for index in range(suite.tuning.trials):
+            trial = study.ask({"lr": distribution})
+            lr = float(f"{trial.params['lr']:.6g}")
+            run = _trial_config(suite, problem, optimizer, lr)
+            executor.run([run], outcome, progress, f"{stage} ({index + 1}/{suite.tuning.trials})")
+            study.tell(trial, _trial_value(store, run))
+    values = [(t.value, t.params["lr"]) for t in study.trials]
+    finite = [(v, lr) for v, lr in values if math.isfinite(v)]
+    # Ties (e.g. several lrs reaching an analytic minimum exactly) go to the smaller lr.
+    best_value, best_lr = min(finite) if finite else (math.inf, min(lr for _, lr in values))
+    store.put(
+        "tuning",
+        config,
+        {
+            "best_lr": best_lr,
+            "best_value": best_value,
+            "all_diverged": not finite,
+            "trials": [{"lr": lr, "value": v} for v, lr in sorted(values, key=lambda x: x[1])],
+        },
+    )
+    return best_lr
+
+
+def run_suite(
+    suite: Suite,
+    store: ResultsStore,
+    *,
+    data: DataOptions = DataOptions(),
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> SuiteOutcome:
+    """Tune and run ``suite`` into ``store`` (see the module docstring)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    progress = progress or (lambda stage, done, total: None)
+    outcome = SuiteOutcome()
+    data_dir = Path(data.data_dir) if data.data_dir else None
+    runnable = []
+    for problem in suite.problems:
+        if data.download or problems.available(problem, data_dir):
+            runnable.append(problem)
+        else:
+            needed = problems.spec(problem).needs_data
+            outcome.skipped[problem] = f"needs the {needed} files under --data-dir"
+    executor = _Executor(store, data, workers)
+    try:
+        report_runs = []
+        for problem in runnable:
+            spec = problems.spec(problem)
+            for optimizer in suite.optimizers:
+                if suite.tuning.enabled:
+                    lr = tune(suite, problem, optimizer, store, executor, outcome, progress)
+                else:
+                    lr = suite.untuned_lr(optimizer)
+                outcome.tuned_lrs[(problem, optimizer)] = lr
+                for seed in suite.seeds:
+                    report_runs.append(
+                        RunConfig(
+                            problem=problem,
+                            optimizer=optimizer,
+                            hyperparameters={**suite.fixed_hyperparameters(optimizer), "lr": lr},
+                            instance_seed=suite.instance_seed,
+                            init_seed=seed,
+                            data_seed=seed,
+                            steps=suite.budget(problem),
+                            eval_every=spec.eval_every,
+                            purpose="report",
+                        )
+                    )
+        executor.run(report_runs, outcome, progress, "reported runs")
+        outcome.report_keys = [run.key for run in report_runs]
+    finally:
+        executor.close()
+    return outcome
+
+
+def default_workers() -> int:
+    """One worker per core, at most 2 (the harness machine's size)."""
+    return max(1, min(2, os.cpu_count() or 1))

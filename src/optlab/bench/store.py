@@ -1,0 +1,189 @@
+"""The results store: one JSON file per completed run, written atomically, keyed by config.
+
+Layout under the store's root::
+
+    runs/<key>.json      one record per completed training run (reported or tuning trial)
+    tuning/<key>.json    one record per tuning outcome (the chosen lr and every trial)
+
+A record is ``{"schema", "kind", "key", "config", "result", "environment"}``; ``key`` is the
+SHA-256 of the canonical JSON of ``config``, so the same configuration always maps to the
+same file. Guarantees (DESIGN.md, "Results are never lost"):
+
+- a record is written to a temporary file in the same folder, flushed and fsynced, then
+  hard-linked to its final name, which fails if the name exists: a completed record is never
+  overwritten, two workers finishing the same run never clobber each other (the first wins),
+  and a process killed at any moment leaves either the whole record or none (stale
+  temporary files are ignored and removed when a store is opened);
+- ``has(kind, key)`` lets a re-run skip everything already done.
+
+``runs_frame()`` and ``tuning_frame()`` read the store back into pandas DataFrames (one row
+per record, config and scalar results flattened into columns).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from optlab.errors import OptlabError
+
+SCHEMA_VERSION = 1
+RecordKind = Literal["runs", "tuning"]
+KINDS: tuple[RecordKind, ...] = ("runs", "tuning")
+
+
+class StoreError(OptlabError):
+    """The store cannot be used (unreadable record, path is not a folder, ...)."""
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON of ``config`` (sorted keys, no spaces)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def environment() -> dict[str, str]:
+    """Where a record was produced (informational, not part of the key)."""
+    import torch
+
+    from optlab import __version__
+
+    return {
+        "optlab": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _fsync_directory(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+class ResultsStore:
+    """A folder of run and tuning records (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"results store {self.root} exists and is not a folder")
+        for kind in KINDS:
+            folder = self.root / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+
+    def path(self, kind: RecordKind, key: str) -> Path:
+        """Where the record ``key`` of ``kind`` lives (whether or not it exists)."""
+        return self.root / kind / f"{key}.json"
+
+    def has(self, kind: RecordKind, key: str) -> bool:
+        """Whether a completed record exists."""
+        return self.path(kind, key).exists()
+
+    def get(self, kind: RecordKind, key: str) -> dict[str, Any] | None:
+        """The record, or None if there is none."""
+        path = self.path(kind, key)
+        if not path.exists():
+            return None
+        return self._read(path)
+
+    def put(
+        self, kind: RecordKind, config: Mapping[str, Any], result: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Write a record atomically and return it (the existing one if already there)."""
+        key = config_key(config)
+        record = {
+            "schema": SCHEMA_VERSION,
+            "kind": kind,
+            "key": key,
+            "config": dict(config),
+            "result": dict(result),
+            "environment": environment(),
+        }
+        text = json.dumps(record, allow_nan=True, indent=None, separators=(",", ":"))
+        folder = self.root / kind
+        final = self.path(kind, key)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, final)
+            except FileExistsError:
+                return self._read(final)
+            _fsync_directory(folder)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        return record
+
+    def records(self, kind: RecordKind) -> Iterator[dict[str, Any]]:
+        """Every completed record of ``kind`` (in file-name order)."""
+        for path in sorted((self.root / kind).glob("*.json")):
+            yield self._read(path)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in (self.root / "runs").glob("*.json"))
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise StoreError(f"cannot read record {path}: {error}") from error
+        if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
+            raise StoreError(f"record {path} is not an optlab schema-{SCHEMA_VERSION} record")
+        return record
+
+    # ------------------------------------------------------------------ DataFrames
+    def runs_frame(self) -> Any:
+        """One row per run record: ``key``, the config fields (``problem``, ``optimizer``,
+        ``lr``, ``instance_seed``, ``init_seed``, ``data_seed``, ``steps``, ``purpose``, ...),
+        the scalar results (``status``, ``diverged``, ``final_val_loss``, ``best_val_loss``,
+        ``steps_to_target``, ``seconds_to_target``, ``test_loss``, ``test_accuracy``, ...)
+        and the ``curve`` (dict of lists) and ``trajectory`` (list or None) columns."""
+        import pandas as pd
+
+        rows = []
+        for record in self.records("runs"):
+            config, result = record["config"], record["result"]
+            row: dict[str, Any] = {"key": record["key"]}
+            for name, value in config.items():
+                if name == "hyperparameters":
+                    row["lr"] = value.get("lr")
+                    row["hyperparameters"] = value
+                else:
+                    row[name] = value
+            for name, value in result.items():
+                row[name] = value
+            row["diverged"] = result.get("status") == "diverged"
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def tuning_frame(self) -> Any:
+        """One row per tuning record: ``problem``, ``optimizer``, ``best_lr``,
+        ``best_value``, ``trials`` (list of {"lr", "value"}) and the tuning config."""
+        import pandas as pd
+
+        rows = []
+        for record in self.records("tuning"):
+            rows.append({"key": record["key"], **record["config"], **record["result"]})
+        return pd.DataFrame(rows)

@@ -1,0 +1,291 @@
+"""Suites as data: problems x optimizers x seeds x budget, and how learning rates are tuned.
+
+A :class:`Suite` is a frozen dataclass, validated when built; it can be written as TOML::
+
+    name = "mine"
+    problems = ["rosenbrock-2d", "digits-mlp"]
+    optimizers = ["adam", "imo"]
+    seeds = [42, 43, 44]          # or a count: seeds = 3 (then 42, 43, 44)
+    instance_seed = 42            # which problem instance (data, matrices): shared by all runs
+
+    [tuning]                      # the same procedure and budget for every optimizer
+    trials = 6                    # learning rates tried per optimizer and problem (>= 6)
+    lr_range = [1e-4, 1.0]        # log-uniform range
+    sampler = "grid"              # "grid": the same log-spaced points for all; "tpe": Optuna TPE
+    seed = 1042                   # init/data-order seed of the tuning runs (kept apart)
+
+    [steps]                       # budget overrides (gradient evaluations), per problem
+    rosenbrock-2d = 500
+
+    [hyperparameters.imo]         # fixed, untuned hyperparameters, per optimizer
+    step_form = "algorithm-box"
+
+    [lrs]                         # the learning rates used with --no-tune
+    adam = 0.001
+
+Built-in suites: ``quick`` (every analytic and convex problem, ``digits-mlp`` and
+``mnist-5k``; all registry optimizers; 3 seeds), ``standard`` (adds the MNIST nets, which
+need ``--data-dir``), ``full`` (adds CIFAR-10/100).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from optlab import optim, problems
+from optlab.errors import OptlabError
+
+MIN_TUNING_TRIALS = 6
+
+
+class SuiteError(OptlabError):
+    """A suite (built in, from TOML or from the command line) is invalid."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The tuning procedure every optimizer gets (see the module docstring)."""
+
+    enabled: bool = True
+    trials: int = MIN_TUNING_TRIALS
+    lr_range: tuple[float, float] = (1e-4, 1.0)
+    sampler: str = "grid"
+    seed: int = 1042
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int):
+            raise SuiteError(f"tuning.trials must be an integer, got {self.trials!r}")
+        if self.trials < MIN_TUNING_TRIALS:
+            raise SuiteError(
+                f"tuning.trials must be >= {MIN_TUNING_TRIALS} (a fair comparison tries at "
+                f"least {MIN_TUNING_TRIALS} learning rates), got {self.trials}"
+            )
+        low, high = _pair("tuning.lr_range", self.lr_range)
+        if not (0 < low < high and math.isfinite(high)):
+            raise SuiteError(
+                "tuning.lr_range must be [low, high] with 0 < low < high, "
+                f"got {list(self.lr_range)}"
+            )
+        if self.sampler not in ("grid", "tpe"):
+            raise SuiteError(f"tuning.sampler must be 'grid' or 'tpe', got {self.sampler!r}")
+        _seed("tuning.seed", self.seed)
+
+    def grid(self) -> list[float]:
+        """The log-spaced learning rates of the grid sampler (low and high included)."""
+        low, high = self.lr_range
+        ratio = (high / low) ** (1 / (self.trials - 1))
+        return [float(f"{low * ratio**i:.6g}") for i in range(self.trials)]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Problems x optimizers x seeds, with budgets and the tuning procedure."""
+
+    name: str
+    problems: tuple[str, ...]
+    optimizers: tuple[str, ...]
+    seeds: tuple[int, ...] = (42, 43, 44)
+    instance_seed: int = 42
+    tuning: Tuning = field(default_factory=Tuning)
+    steps: Mapping[str, int] = field(default_factory=dict)
+    hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    lrs: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SuiteError(f"suite name must be a non-empty string, got {self.name!r}")
+        _names("problems", self.problems, problems.names())
+        _names("optimizers", self.optimizers, optim.names())
+        if not self.seeds:
+            raise SuiteError("seeds must name at least one seed")
+        for seed in self.seeds:
+            _seed("seeds", seed)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise SuiteError(f"seeds must be distinct, got {list(self.seeds)}")
+        if self.tuning.seed in self.seeds:
+            raise SuiteError(
+                f"tuning.seed {self.tuning.seed} is also a reported seed: keep them apart"
+            )
+        _seed("instance_seed", self.instance_seed)
+        for problem, budget in self.steps.items():
+            _names("steps", [problem], problems.names())
+            if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+                raise SuiteError(f"steps.{problem} must be an integer >= 1, got {budget!r}")
+        for name, values in self.hyperparameters.items():
+            _names("hyperparameters", [name], optim.names())
+            if "lr" in values:
+                raise SuiteError(f"hyperparameters.{name}: lr is tuned (or set in [lrs])")
+            try:
+                optim.spec(name).validate(values)
+            except (TypeError, ValueError) as error:
+                raise SuiteError(f"hyperparameters.{name}: {error}") from error
+        for name, lr in self.lrs.items():
+            _names("lrs", [name], optim.names())
+            try:
+                optim.spec(name).validate({"lr": lr})
+            except (TypeError, ValueError) as error:
+                raise SuiteError(f"lrs.{name}: {error}") from error
+
+    def budget(self, problem: str) -> int:
+        """Gradient evaluations per run on ``problem``."""
+        return self.steps.get(problem, problems.spec(problem).steps)
+
+    def fixed_hyperparameters(self, optimizer: str) -> dict[str, Any]:
+        """The untuned hyperparameters of ``optimizer`` in this suite."""
+        return dict(self.hyperparameters.get(optimizer, {}))
+
+    def untuned_lr(self, optimizer: str) -> float:
+        """The lr used with tuning off: the suite's [lrs], else the registry default."""
+        if optimizer in self.lrs:
+            return float(self.lrs[optimizer])
+        return float(_registry_default_lr(optimizer))
+
+    def restricted(
+        self,
+        *,
+        problems_: tuple[str, ...] | None = None,
+        optimizers: tuple[str, ...] | None = None,
+        seeds: tuple[int, ...] | None = None,
+        tune: bool | None = None,
+    ) -> Suite:
+        """The same suite with fewer problems/optimizers, other seeds, or tuning switched."""
+        tuning = self.tuning if tune is None else replace(self.tuning, enabled=tune)
+        return replace(
+            self,
+            problems=problems_ or self.problems,
+            optimizers=optimizers or self.optimizers,
+            seeds=seeds or self.seeds,
+            tuning=tuning,
+        )
+
+
+def _registry_default_lr(optimizer: str) -> float:
+    import inspect
+
+    factory = optim.spec(optimizer).factory
+    defaults = optim.spec(optimizer).defaults
+    if "lr" in defaults:
+        return defaults["lr"]
+    target = getattr(factory, "func", factory)
+    parameter = inspect.signature(target).parameters.get("lr")
+    return float(parameter.default) if parameter is not None else 1e-3
+
+
+def _pair(field_name: str, value: Any) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise SuiteError(f"{field_name} must be a pair [low, high], got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise SuiteError(f"{field_name} must hold two numbers, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def _seed(field_name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SuiteError(f"{field_name} must be integers >= 0, got {value!r}")
+    return value
+
+
+def _names(field_name: str, given: Any, known: tuple[str, ...]) -> None:
+    if isinstance(given, str) or not isinstance(given, (list, tuple)):
+        raise SuiteError(f"{field_name} must be a list of names, got {given!r}")
+    if not given:
+        raise SuiteError(f"{field_name} must name at least one entry")
+    for name in given:
+        if name not in known:
+            raise SuiteError(f"unknown name {name!r} in {field_name}; known: {', '.join(known)}")
+
+
+def _kind(kind: str) -> tuple[str, ...]:
+    return tuple(name for name in problems.names() if problems.spec(name).kind == kind)
+
+
+def builtin_suites() -> dict[str, Suite]:
+    """The built-in suites ``quick``, ``standard`` and ``full``."""
+    everyone = optim.names()
+    quick = (*_kind("analytic"), *_kind("convex"), "digits-mlp", "mnist-5k")
+    standard = (*quick, "mlp-synthetic", "mnist-mlp-64", "mnist-mlp", "mnist-cnn")
+    full = (*standard, "cifar10-mlp", "cifar10-cnn", "cifar100-cnn")
+    return {
+        "quick": Suite("quick", quick, everyone),
+        "standard": Suite("standard", standard, everyone),
+        "full": Suite("full", full, everyone),
+    }
+
+
+SUITE_KEYS = {"name", "problems", "optimizers", "seeds", "instance_seed", "tuning", "steps",
+              "hyperparameters", "lrs"}  # fmt: skip
+TUNING_KEYS = {"enabled", "trials", "lr_range", "sampler", "seed"}
+
+
+def suite_from_mapping(data: Mapping[str, Any], default_name: str = "custom") -> Suite:
+    """Build a suite from parsed TOML (or any mapping); unknown keys are errors."""
+    unknown = set(data) - SUITE_KEYS
+    if unknown:
+        raise SuiteError(
+            f"unknown suite key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(SUITE_KEYS))}"
+        )
+    tuning_data = data.get("tuning", {})
+    if not isinstance(tuning_data, Mapping):
+        raise SuiteError("[tuning] must be a table")
+    unknown = set(tuning_data) - TUNING_KEYS
+    if unknown:
+        raise SuiteError(
+            f"unknown key {sorted(unknown)[0]!r} in [tuning]; allowed: "
+            f"{', '.join(sorted(TUNING_KEYS))}"
+        )
+    seeds = data.get("seeds", 3)
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise SuiteError(f"seeds must be a count >= 1 or a list of seeds, got {seeds}")
+        seeds = [42 + i for i in range(seeds)]
+    if not isinstance(seeds, list):
+        raise SuiteError(f"seeds must be a count or a list of integers, got {seeds!r}")
+    tuning_args = dict(tuning_data)
+    if "lr_range" in tuning_args:
+        tuning_args["lr_range"] = tuple(_pair("tuning.lr_range", tuning_args["lr_range"]))
+    for table in ("steps", "hyperparameters", "lrs"):
+        if not isinstance(data.get(table, {}), Mapping):
+            raise SuiteError(f"[{table}] must be a table")
+    return Suite(
+        name=data.get("name", default_name),
+        problems=tuple(_list("problems", data.get("problems"))),
+        optimizers=tuple(_list("optimizers", data.get("optimizers", list(optim.names())))),
+        seeds=tuple(seeds),
+        instance_seed=data.get("instance_seed", 42),
+        tuning=Tuning(**tuning_args),
+        steps=dict(data.get("steps", {})),
+        hyperparameters={k: dict(v) for k, v in data.get("hyperparameters", {}).items()},
+        lrs=dict(data.get("lrs", {})),
+    )
+
+
+def _list(field_name: str, value: Any) -> list[str]:
+    if value is None:
+        raise SuiteError(f"a suite must give {field_name}")
+    if not isinstance(value, list):
+        raise SuiteError(f"{field_name} must be a list of names, got {value!r}")
+    return value
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a TOML file by path."""
+    suites = builtin_suites()
+    if name_or_path in suites:
+        return suites[name_or_path]
+    path = Path(name_or_path)
+    if not path.suffix == ".toml":
+        raise SuiteError(
+            f"unknown suite {name_or_path!r}; built in: {', '.join(suites)}, or a .toml file"
+        )
+    if not path.is_file():
+        raise SuiteError(f"suite file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SuiteError(f"suite file {path} is not valid TOML: {error}") from error
+    return suite_from_mapping(data, default_name=path.stem)

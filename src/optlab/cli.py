@@ -1,0 +1,264 @@
+"""The ``optlab`` command line: thin Typer commands over library functions, Rich output.
+
+User errors (unknown optimizer or problem, bad suite file, missing data, invalid values)
+print one line ``optlab: error: ...`` on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from optlab.errors import OptlabError
+
+app = typer.Typer(
+    name="optlab",
+    help="A laboratory for gradient-based optimizers on PyTorch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+USER_ERRORS = (OptlabError, ValueError, TypeError, KeyError)
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an invalid-input error into one line on stderr and exit status 2."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            if isinstance(error, KeyError):
+                message = message.strip("'\"")
+            errors.print(f"optlab: error: {message}", markup=False, highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise OptlabError("an empty list of names was given")
+    return names
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+@_user_errors
+def bench(
+    suite: Annotated[str, typer.Option(help="quick, standard, full, or a .toml file")] = "quick",
+    optimizers: Annotated[str | None, typer.Option(help="comma-separated subset")] = None,
+    problems: Annotated[str | None, typer.Option(help="comma-separated subset")] = None,
+    seeds: Annotated[int | None, typer.Option(help="reported seeds (42, 43, ...)")] = None,
+    out: Annotated[Path, typer.Option(help="results store and report folder")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
+    download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
+    tune: Annotated[bool, typer.Option(help="tune lr per optimizer and problem")] = True,
+    workers: Annotated[int, typer.Option(help="processes; 1 runs in-process")] = 1,
+) -> None:
+    """Tune and run a suite, store every run, and write report.md / report.html."""
+    from optlab.bench.runner import DataOptions, run_suite
+    from optlab.bench.store import ResultsStore
+    from optlab.bench.suite import load_suite
+    from optlab.report import write_report
+
+    if seeds is not None and seeds < 1:
+        raise OptlabError(f"--seeds must be >= 1, got {seeds}")
+    if workers < 1:
+        raise OptlabError(f"--workers must be >= 1, got {workers}")
+    chosen = load_suite(suite)
+    chosen = chosen.restricted(
+        problems_=_names(problems),
+        optimizers=_names(optimizers),
+        seeds=tuple(42 + i for i in range(seeds)) if seeds else None,
+        tune=tune,
+    )
+    chosen.__post_init__()  # re-validate the restricted names
+    store = ResultsStore(out)
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            label = "tuning" if stage.startswith("tune") else stage
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=None)
+            description = stage if len(stage) < 60 else stage[:57] + "..."
+            progress.update(tasks[label], completed=done, total=total, description=description)
+
+        outcome = run_suite(
+            chosen,
+            store,
+            data=DataOptions(str(data_dir) if data_dir else None, download),
+            workers=workers,
+            progress=report,
+        )
+    notes = [f"skipped {name}: {reason}" for name, reason in outcome.skipped.items()]
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
+    paths = write_report(store, out, title=f"optlab benchmark: suite {chosen.name}", notes=notes)
+    console.print(
+        f"{outcome.ran} runs ran, {outcome.reused} reused from {out}; "
+        f"report: {paths['markdown']} and {paths['html']}"
+    )
+
+
+@app.command()
+@_user_errors
+def train(
+    problem: Annotated[str, typer.Option(help="problem name (optlab list)")],
+    optimizer: Annotated[str, typer.Option(help="optimizer name (optlab list)")],
+    epochs: Annotated[float | None, typer.Option(help="passes over the training set")] = None,
+    steps: Annotated[int | None, typer.Option(help="gradient evaluations")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default: torch's)")] = None,
+    seed: Annotated[int, typer.Option(help="init and data-order seed")] = 42,
+    instance_seed: Annotated[int, typer.Option(help="problem instance seed")] = 42,
+    data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
+    download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
+) -> None:
+    """Train one optimizer on one problem and print its curve (the seeds' per-run script)."""
+    import torch
+
+    from optlab import optim
+    from optlab import problems as problem_registry
+    from optlab.train.loop import TrainConfig
+    from optlab.train.loop import train as train_loop
+
+    if seed < 0 or instance_seed < 0:
+        raise OptlabError("seeds must be >= 0")
+    if epochs is not None and steps is not None:
+        raise OptlabError("give --epochs or --steps, not both")
+    spec = problem_registry.spec(problem)
+    optim.spec(optimizer)
+    context = problem_registry.BuildContext(
+        instance_seed=instance_seed, init_seed=seed, data_dir=data_dir, download=download
+    )
+    torch.manual_seed(seed)
+    instance = problem_registry.build(problem, context)
+    hyperparameters = {} if lr is None else {"lr": lr}
+    opt = optim.create(optimizer, instance.model.parameters(), **hyperparameters)
+    budget = steps or spec.steps
+    if epochs is not None:
+        if not (epochs > 0 and math.isfinite(epochs)):
+            raise OptlabError(f"--epochs must be > 0, got {epochs}")
+        rows = len(instance.data.train[0]) if instance.data else 1
+        per_epoch = math.ceil(rows / instance.batch_size) if instance.batch_size else 1
+        budget = max(1, round(epochs * per_epoch))
+    config = TrainConfig(steps=budget, eval_every=spec.eval_every, data_seed=seed)
+    table = Table(title=f"{optimizer} on {problem}")
+    for column in ("step", "grad evals", "seconds", "train loss", "val loss", "val acc"):
+        table.add_column(column, justify="right")
+    with _progress() as progress:
+        task = progress.add_task("training", total=budget)
+
+        def show(result: Any) -> None:
+            progress.update(task, completed=result.curve["evaluations"][-1])
+
+        result = train_loop(instance, opt, config, on_evaluation=show)
+    curve = result.curve
+    for i in range(len(curve["step"])):
+        accuracy = curve["val_accuracy"][i]
+        table.add_row(
+            str(curve["step"][i]),
+            str(curve["evaluations"][i]),
+            f"{curve['seconds'][i]:.2f}",
+            f"{curve['train_loss'][i]:.4g}",
+            f"{curve['val_loss'][i]:.4g}",
+            "-" if accuracy is None else f"{accuracy:.2%}",
+        )
+    console.print(table)
+    accuracy = "" if result.test_accuracy is None else f", test accuracy {result.test_accuracy:.2%}"
+    console.print(
+        f"status {result.status}; test loss {result.test_loss:.4g}{accuracy}; "
+        f"target {instance.target:g} reached at step {result.steps_to_target or '-'}"
+    )
+
+
+@app.command()
+@_user_errors
+def report(
+    directory: Annotated[Path, typer.Argument(help="a results folder written by optlab bench")],
+) -> None:
+    """Write report.md and report.html from a results folder."""
+    from optlab.bench.store import ResultsStore
+    from optlab.report import write_report
+
+    if not (directory / "runs").is_dir():
+        raise OptlabError(f"{directory} is not a results folder (no runs/ inside)")
+    paths = write_report(ResultsStore(directory), directory)
+    console.print(f"report: {paths['markdown']} and {paths['html']}")
+
+
+@app.command(name="list")
+@_user_errors
+def list_(
+    data_dir: Annotated[Path | None, typer.Option(help="check which data sets are present")] = None,
+) -> None:
+    """List optimizers, problems and suites."""
+    from optlab import optim
+    from optlab import problems as problem_registry
+    from optlab.bench.suite import builtin_suites
+
+    table = Table(title="optimizers")
+    table.add_column("name")
+    table.add_column("what")
+    for name in optim.names():
+        table.add_row(name, optim.spec(name).summary)
+    console.print(table)
+    table = Table(title="problems")
+    for column in ("name", "kind", "budget", "available", "what"):
+        table.add_column(column)
+    for name in problem_registry.names():
+        spec = problem_registry.spec(name)
+        present = problem_registry.available(name, data_dir)
+        table.add_row(
+            name, spec.kind, str(spec.steps), "yes" if present else f"needs {spec.needs_data}",
+            spec.description,
+        )  # fmt: skip
+    console.print(table)
+    for suite in builtin_suites().values():
+        console.print(f"suite [bold]{suite.name}[/]: {', '.join(suite.problems)}")
+
+
+@app.command()
+@_user_errors
+def demo(steps: Annotated[int, typer.Option(help="gradient evaluations each")] = 3000) -> None:
+    """Every optimizer on 2-D Rosenbrock (a quick look, no store)."""
+    from optlab.demo import main
+
+    main(["--steps", str(steps)])
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""One training loop for every problem: analytic, convex or net; full batch or mini-batch.
+
+``train(instance, optimizer, config)`` runs until ``config.steps`` gradient evaluations are
+spent (an L-BFGS closure call is one evaluation, so every optimizer gets the same budget),
+evaluates the validation split every ``eval_every`` optimizer steps and at the end, stops
+early when the validation loss has not improved for ``patience`` evaluations (problems with
+data only; analytic objectives run their whole budget), and records a non-finite loss as a
+*diverged* run instead of raising. The test split is evaluated once, at the end, with the
+final parameters. Time is training time: evaluation is not counted in ``seconds``.
+
+Mini-batches: each epoch is a permutation of the training set drawn from a generator seeded
+with ``config.data_seed``, cut into ``instance.batch_size`` slices (the last one may be
+short). Full batch when ``batch_size`` is None.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from optlab.problems.base import Batch, ProblemInstance
+
+EVAL_CHUNK = 2048  # validation/test batches are evaluated in chunks of this many rows
+CURVE_FIELDS = ("step", "evaluations", "seconds", "train_loss", "val_loss", "val_accuracy")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train.
+
+    Attributes:
+        steps: budget in gradient evaluations (>= 1).
+        eval_every: evaluate the validation split every this many optimizer steps (>= 1).
+        patience: early stopping after this many evaluations without a new best validation
+            loss (problems with data only); None disables it.
+        data_seed: seeds the order of mini-batches.
+        record_trajectory: keep the parameter vector after every step (2-D analytic plots).
+    """
+
+    steps: int
+    eval_every: int
+    patience: int | None = 3
+    data_seed: int = 42
+    record_trajectory: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig: {name} must be an integer >= 1, got {value!r}")
+        if self.patience is not None and (
+            isinstance(self.patience, bool)
+            or not isinstance(self.patience, int)
+            or self.patience < 1
+        ):
+            raise ValueError(
+                f"TrainConfig: patience must be an integer >= 1 or None, got {self.patience!r}"
+            )
+
+
+@dataclass
+class TrainResult:
+    """What one run measured (all plain Python values: it goes to JSON as is)."""
+
+    status: str = "ok"  # "ok" or "diverged"
+    steps: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+    curve: dict[str, list[float | None]] = field(default_factory=dict)
+    final_val_loss: float = math.nan
+    best_val_loss: float = math.nan
+    final_val_accuracy: float | None = None
+    best_val_accuracy: float | None = None
+    test_loss: float = math.nan
+    test_accuracy: float | None = None
+    steps_to_target: int | None = None
+    evaluations_to_target: int | None = None
+    seconds_to_target: float | None = None
+    trajectory: list[list[float]] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def _batches(train: Batch, batch_size: int | None, seed: int) -> Iterator[Batch]:
+    inputs, targets = train
+    if batch_size is None or batch_size >= len(inputs):
+        while True:
+            yield inputs, targets
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(inputs), generator=generator)
+        for start in range(0, len(inputs), batch_size):
+            index = order[start : start + batch_size]
+            yield inputs[index], targets[index]
+
+
+@torch.no_grad()
+def evaluate(instance: ProblemInstance, split: Batch | None) -> tuple[float, float | None]:
+    """(mean loss, accuracy or None) of the model on a split (None: the analytic objective)."""
+    model = instance.model
+    if split is None:
+        return float(instance.loss(model, None)), None
+    inputs, targets = split
+    total_loss, total_correct, count = 0.0, 0.0, 0
+    for start in range(0, len(inputs), EVAL_CHUNK):
+        chunk = (inputs[start : start + EVAL_CHUNK], targets[start : start + EVAL_CHUNK])
+        size = len(chunk[0])
+        total_loss += float(instance.loss(model, chunk)) * size
+        if instance.accuracy is not None:
+            total_correct += float(instance.accuracy(model, chunk)) * size
+        count += size
+    accuracy = total_correct / count if instance.accuracy is not None and count else None
+    return total_loss / max(count, 1), accuracy
+
+
+def train(
+    instance: ProblemInstance,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    *,
+    on_evaluation: Callable[[TrainResult], None] | None = None,
+) -> TrainResult:
+    """Train ``instance.model`` with ``optimizer`` (see the module docstring)."""
+    model = instance.model
+    data = instance.data
+    batches = _batches(data.train, instance.batch_size, config.data_seed) if data else None
+    validation = data.validation if data else None
+    result = TrainResult(
+        curve={name: [] for name in CURVE_FIELDS},
+        trajectory=[] if config.record_trajectory else None,
+    )
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if config.record_trajectory:
+        result.trajectory.append(_flat(parameters))
+    batch: Batch | None = None
+    evaluations = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal evaluations
+        evaluations += 1
+        optimizer.zero_grad(set_to_none=True)
+        loss = instance.loss(model, batch)
+        loss.backward()
+        return loss
+
+    best, since_best = math.inf, 0
+    steps, seconds = 0, 0.0
+    train_loss: torch.Tensor | float = math.nan
+    while evaluations < config.steps:
+        started = time.perf_counter()
+        if batches is not None:
+            batch = next(batches)
+        train_loss = optimizer.step(closure)
+        steps += 1
+        seconds += time.perf_counter() - started
+        if config.record_trajectory:
+            result.trajectory.append(_flat(parameters))
+        last = evaluations >= config.steps
+        if steps % config.eval_every and not last:
+            continue
+        value, accuracy = evaluate(instance, validation)
+        current_train = float(train_loss) if train_loss is not None else math.nan
+        _append(result, steps, evaluations, seconds, current_train, value, accuracy)
+        if not (math.isfinite(value) and math.isfinite(current_train)):
+            result.status = "diverged"
+            break
+        if value <= instance.target and result.steps_to_target is None:
+            result.steps_to_target = steps
+            result.evaluations_to_target = evaluations
+            result.seconds_to_target = seconds
+        if on_evaluation is not None:
+            on_evaluation(result)
+        if value < best:
+            best, since_best = value, 0
+        else:
+            since_best += 1
+            if data is not None and config.patience is not None and since_best >= config.patience:
+                result.stopped_early = True
+                break
+    result.steps, result.evaluations, result.seconds = steps, evaluations, seconds
+    _summarise(instance, result)
+    return result
+
+
+def _flat(parameters: list[torch.Tensor]) -> list[float]:
+    return torch.cat([p.detach().reshape(-1) for p in parameters]).double().tolist()
+
+
+def _append(
+    result: TrainResult,
+    steps: int,
+    evaluations: int,
+    seconds: float,
+    train_loss: float,
+    value: float,
+    accuracy: float | None,
+) -> None:
+    curve = result.curve
+    curve["step"].append(steps)
+    curve["evaluations"].append(evaluations)
+    curve["seconds"].append(seconds)
+    curve["train_loss"].append(train_loss)
+    curve["val_loss"].append(value)
+    curve["val_accuracy"].append(accuracy)
+
+
+def _summarise(instance: ProblemInstance, result: TrainResult) -> None:
+    losses = [v for v in result.curve["val_loss"] if v is not None]
+    if losses:
+        result.final_val_loss = losses[-1]
+        finite = [v for v in losses if math.isfinite(v)]
+        result.best_val_loss = min(finite) if finite else math.nan
+    accuracies = [a for a in result.curve["val_accuracy"] if a is not None]
+    if accuracies:
+        result.final_val_accuracy = accuracies[-1]
+        result.best_val_accuracy = max(accuracies)
+    if result.status == "ok":
+        test = instance.data.test if instance.data else None
+        result.test_loss, result.test_accuracy = evaluate(instance, test)
