@@ -245,6 +245,7 @@ def tune(
     config = _tuning_config(suite, problem, optimizer)
     stored = store.get("tuning", config_key(config))
     if stored is not None:
+        outcome.reused += len(stored["result"]["trials"])
         return float(stored["result"]["best_lr"])
     stage = f"tune {problem} / {optimizer}"
     low, high = suite.tuning.lr_range

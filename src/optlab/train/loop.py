@@ -167,7 +167,7 @@ def train(
         if steps % config.eval_every and not last:
             continue
         value, accuracy = evaluate(instance, validation)
-        current_train = float(train_loss) if train_loss is not None else math.nan
+        current_train = _as_float(train_loss)
         _append(result, steps, evaluations, seconds, current_train, value, accuracy)
         if not (math.isfinite(value) and math.isfinite(current_train)):
             result.status = "diverged"
@@ -188,6 +188,12 @@ def train(
     result.steps, result.evaluations, result.seconds = steps, evaluations, seconds
     _summarise(instance, result)
     return result
+
+
+def _as_float(loss: torch.Tensor | float | None) -> float:
+    if loss is None:
+        return math.nan
+    return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
 
 def _flat(parameters: list[torch.Tensor]) -> list[float]:

@@ -1,0 +1,78 @@
+"""The command line: user errors are one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optlab.cli import app
+
+runner = CliRunner()
+
+
+def _error_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("optlab: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["bench", "--optimizers", "adamax"], "unknown name 'adamax' in optimizers"),
+        (["bench", "--problems", "nope"], "unknown name 'nope' in problems"),
+        (["bench", "--seeds", "-1"], "--seeds must be >= 1"),
+        (["bench", "--suite", "tiny"], "unknown suite 'tiny'"),
+        (["train", "--problem", "nope", "--optimizer", "adam"], "nope"),
+        (["train", "--problem", "beale", "--optimizer", "adam", "--lr", "-1"], "lr"),
+        (["train", "--problem", "mnist-mlp", "--optimizer", "adam"], "MNIST"),
+        (["report", "/nonexistent/folder"], "is not a results folder"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(arguments: list[str], message: str) -> None:
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    assert message in _error_line(result)
+
+
+def test_bad_toml_exits_2(tmp_path: Path) -> None:
+    suite = tmp_path / "bad.toml"
+    suite.write_text("problems = [")
+    result = runner.invoke(app, ["bench", "--suite", str(suite), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "not valid TOML" in _error_line(result)
+
+
+def test_train_prints_the_curve() -> None:
+    result = runner.invoke(
+        app, ["train", "--problem", "rosenbrock-2d", "--optimizer", "imo", "--lr", "0.01",
+              "--steps", "200"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "imo on rosenbrock-2d" in result.output and "status ok" in result.output
+
+
+def test_list_names_optimizers_and_problems() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    assert "scaled-adam" in result.output and "rosenbrock-2d" in result.output
+
+
+def test_bench_then_report_on_a_small_suite(tmp_path: Path) -> None:
+    suite = tmp_path / "small.toml"
+    suite.write_text(
+        'problems = ["beale"]\noptimizers = ["adam", "sgd"]\nseeds = 2\n[steps]\nbeale = 100\n'
+    )
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["bench", "--suite", str(suite), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "16 runs ran, 0 reused" in result.output
+    again = runner.invoke(app, ["bench", "--suite", str(suite), "--out", str(out)])
+    assert "0 runs ran, 16 reused" in again.output
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    (out / "report.md").unlink()
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0 and (out / "report.md").exists()
