@@ -1,5 +1,5 @@
 # The README's two commands.
-#   make run   - create .venv, install everything, run the main job (the demo, for now)
+#   make run   - create .venv, install everything, run the main job (optlab bench: quick suite)
 #   make test  - create .venv if missing, run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 run: venv
-	$(PY) -m optlab.demo
+	$(VENV)/bin/optlab bench --suite quick --out results
 
 test: venv
 	$(PY) -m pytest -q

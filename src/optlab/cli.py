@@ -28,7 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
 
 USER_ERRORS = (OptlabError, ValueError, TypeError, KeyError)
 
@@ -44,7 +43,7 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             if isinstance(error, KeyError):
                 message = message.strip("'\"")
-            errors.print(f"optlab: error: {message}", markup=False, highlight=False)
+            typer.echo(f"optlab: error: {message}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper

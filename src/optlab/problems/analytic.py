@@ -4,18 +4,36 @@ Each problem's model is a :class:`Point`: one parameter ``x`` (a 1-D float64 ten
 ``forward()`` returns ``f(x)``; the loss is ``loss(model, None) = f(x)``. The start point is
 fixed (the init seed is ignored), and so is the function (the instance seed is ignored).
 
-Targets. Where the optimum is reachable by a tuned first-order method within the budget,
-the target is ``optimum + 1e-6``: well below where a run that stalls ends, well above
-float64 round-off. The budgets were checked offline: for every function but Rastrigin, SGD
-with momentum 0.9 or Adam at its best learning rate on a 6-point grid reaches the target
-within about half of ``steps`` (the table in each docstring below). Rastrigin's target
-is not the optimum (see :func:`rastrigin`).
+Targets and budgets. Where a tuned first-order method reaches it within the budget, the
+target is ``optimum + 1e-6``: far below where a stalled run ends, far above float64
+round-off. Checked offline (grid of 9 learning rates 1e-4 .. 1, half a decade apart): the
+first step at which the loss was <= target, at the best learning rate of each of SGD with
+momentum 0.9, Adam and IMO:
+
+==============  =====  ======  ========  =====  ====
+problem         steps  target  momentum  Adam   IMO
+==============  =====  ======  ========  =====  ====
+quadratic-well  300    1e-6    112       124    43
+quadratic-ill   400    1e-6    171       124    111
+rosenbrock-2d   1000   1e-6    394       671    539
+rosenbrock-10d  1000   1e-3    745       392    654
+beale           400    1e-6    124       126    74
+rastrigin       300    0.5     4         never  152
+himmelblau      300    1e-6    169       152    50
+==============  =====  ======  ========  =====  ====
+
+Plain SGD does not reach the target of quadratic-ill, rosenbrock-2d or rosenbrock-10d in
+the budget (that is the point of them). rosenbrock-10d gets the looser target 1e-3 because
+1e-6 took 953 steps for the best run (Adam) and none of the others within 1000; its
+valley also holds a local minimum of value about 3.99 near ``(-1, 1, ..., 1)``.
+Rastrigin's target is not its optimum: see :data:`RASTRIGIN_TARGET`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -68,9 +86,7 @@ def beale(x: torch.Tensor) -> torch.Tensor:
     Minimum 0 at ``(3, 0.5)``.
     """
     a, b = x[0], x[1]
-    return (
-        (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
-    )
+    return (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
 
 
 def rastrigin(x: torch.Tensor) -> torch.Tensor:
@@ -95,39 +111,44 @@ HIMMELBLAU_MINIMA = (
 )
 """The four minimisers of :func:`himmelblau` (Newton-polished, ``f < 1e-30``)."""
 
-RASTRIGIN_TARGET = 1.5
-"""Rastrigin's target: below every local minimum except the global one and the four next
-to it at ``(+-1, 0)``, ``(0, +-1)`` (value about 0.995); the local minimum next to the start
-(2.5, 2.5), near (2, 2), has value about 7.96, those near (1, 1) about 1.99."""
+RASTRIGIN_TARGET = 0.5
+"""Rastrigin's target: below every local minimum but the global one, so reaching it means
+the run got into the basin of the origin. From the start (2.5, 2.5) plain descent with a
+small step stops in the local minimum near (2, 2) (value about 7.96); the next local minima
+inwards are near (1, 1) (about 1.99) and (1, 0) (about 0.995). Only steps large enough to
+jump across the ridges get there (SGD, momentum, Nesterov, RMSprop and IMO did, at their
+best learning rate, within the 300-step budget; Adam did not), so the target is realistic
+but not trivial; the exact optimum 0 is passed through rather than settled in."""
 
 
-def _point_builder(
-    name: str,
-    objective: Objective,
-    start: tuple[float, ...],
-    optimum: float,
-    target: float,
-    plot_bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
-    minima: tuple[tuple[float, ...], ...] = (),
-) -> Callable[[BuildContext], ProblemInstance]:
-    def build(context: BuildContext = BuildContext()) -> ProblemInstance:
-        check_context(name, context)
-        start_point = torch.tensor(start, dtype=torch.float64)
-        model = Point(start_point, objective).to(context.device)
+@dataclass(frozen=True)
+class PointBuilder:
+    """``build(context)`` of an analytic problem (a picklable frozen dataclass).
+
+    The start point and the function are fixed: both seeds are ignored.
+    """
+
+    name: str
+    objective: Objective
+    start: tuple[float, ...]
+    optimum: float
+    target: float
+    plot_bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+    minima: tuple[tuple[float, ...], ...] = ()
+
+    def __call__(self, context: BuildContext) -> ProblemInstance:
+        check_context(self.name, context)
+        start_point = torch.tensor(self.start, dtype=torch.float64)
         return ProblemInstance(
-            name=name,
-            model=model,
+            name=self.name,
+            model=Point(start_point, self.objective).to(context.device),
             loss=point_loss,
             data=None,
-            target=target,
-            optimum=optimum,
-            plot_bounds=plot_bounds,
-            minima=minima,
+            target=self.target,
+            optimum=self.optimum,
+            plot_bounds=self.plot_bounds,
+            minima=self.minima,
         )
-
-    build.__name__ = f"build_{name.replace('-', '_')}"
-    build.__doc__ = f"Build ``{name}`` (the init and instance seeds are ignored)."
-    return build
 
 
 ROSENBROCK_10D_START = tuple(-1.2 if i % 2 == 0 else 1.0 for i in range(10))
@@ -137,7 +158,7 @@ SPECS: tuple[ProblemSpec, ...] = (
         name="quadratic-well",
         kind="analytic",
         description="0.5 x^T diag(1, 10) x (condition 10), start (-3, 1), minimum 0 at 0",
-        build=_point_builder(
+        build=PointBuilder(
             "quadratic-well",
             quadratic_well,
             start=(-3.0, 1.0),
@@ -153,7 +174,7 @@ SPECS: tuple[ProblemSpec, ...] = (
         name="quadratic-ill",
         kind="analytic",
         description="0.5 x^T diag(1, 1000) x (condition 1000), start (-3, 1), minimum 0 at 0",
-        build=_point_builder(
+        build=PointBuilder(
             "quadratic-ill",
             quadratic_ill,
             start=(-3.0, 1.0),
@@ -162,14 +183,14 @@ SPECS: tuple[ProblemSpec, ...] = (
             plot_bounds=((-3.5, 3.5), (-1.5, 1.5)),
             minima=((0.0, 0.0),),
         ),
-        steps=500,
+        steps=400,
         eval_every=10,
     ),
     ProblemSpec(
         name="rosenbrock-2d",
         kind="analytic",
         description="Rosenbrock 2-D, start (-1.2, 1), minimum 0 at (1, 1)",
-        build=_point_builder(
+        build=PointBuilder(
             "rosenbrock-2d",
             rosenbrock,
             start=(-1.2, 1.0),
@@ -185,12 +206,12 @@ SPECS: tuple[ProblemSpec, ...] = (
         name="rosenbrock-10d",
         kind="analytic",
         description="Rosenbrock 10-D, start (-1.2, 1, ..., -1.2, 1), minimum 0 at (1, ..., 1)",
-        build=_point_builder(
+        build=PointBuilder(
             "rosenbrock-10d",
             rosenbrock,
             start=ROSENBROCK_10D_START,
             optimum=0.0,
-            target=1e-6,
+            target=1e-3,
         ),
         steps=1000,
         eval_every=20,
@@ -199,7 +220,7 @@ SPECS: tuple[ProblemSpec, ...] = (
         name="beale",
         kind="analytic",
         description="Beale, start (1, 1), minimum 0 at (3, 0.5)",
-        build=_point_builder(
+        build=PointBuilder(
             "beale",
             beale,
             start=(1.0, 1.0),
@@ -208,14 +229,14 @@ SPECS: tuple[ProblemSpec, ...] = (
             plot_bounds=((-4.5, 4.5), (-4.5, 4.5)),
             minima=((3.0, 0.5),),
         ),
-        steps=500,
+        steps=400,
         eval_every=10,
     ),
     ProblemSpec(
         name="rastrigin",
         kind="analytic",
         description="Rastrigin 2-D (A=10), start (2.5, 2.5), minimum 0 at 0, many local minima",
-        build=_point_builder(
+        build=PointBuilder(
             "rastrigin",
             rastrigin,
             start=(2.5, 2.5),
@@ -231,7 +252,7 @@ SPECS: tuple[ProblemSpec, ...] = (
         name="himmelblau",
         kind="analytic",
         description="Himmelblau, start (0, 0), four minima of value 0",
-        build=_point_builder(
+        build=PointBuilder(
             "himmelblau",
             himmelblau,
             start=(0.0, 0.0),

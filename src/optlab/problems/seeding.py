@@ -27,9 +27,7 @@ def check_context(problem: str, context: BuildContext) -> None:
     for field_name in ("instance_seed", "init_seed"):
         value = getattr(context, field_name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ProblemError(
-                f"{problem}: {field_name} must be an integer >= 0, got {value!r}"
-            )
+            raise ProblemError(f"{problem}: {field_name} must be an integer >= 0, got {value!r}")
 
 
 def instance_rng(context: BuildContext) -> np.random.Generator:

@@ -1,0 +1,53 @@
+"""The problem registry: every problem by its stable name, in registration order.
+
+``names()`` lists them; ``spec(name)`` returns the :class:`ProblemSpec`; ``build(name,
+context)`` builds an instance; ``available(name, data_dir)`` says whether it can be built
+without a download. The order is: analytic functions, convex problems, networks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+
+from optlab.problems import analytic, convex, datasets, nets
+from optlab.problems.base import BuildContext, ProblemError, ProblemInstance, ProblemSpec
+
+
+def _index(specs: tuple[ProblemSpec, ...]) -> MappingProxyType[str, ProblemSpec]:
+    table: dict[str, ProblemSpec] = {}
+    for entry in specs:
+        if entry.name in table:  # pragma: no cover - a programming error
+            raise AssertionError(f"problem {entry.name!r} registered twice")
+        table[entry.name] = entry
+    return MappingProxyType(table)
+
+
+REGISTRY = _index(analytic.SPECS + convex.SPECS + nets.SPECS)
+"""Name -> spec, read-only, in registration order."""
+
+
+def names() -> tuple[str, ...]:
+    """The registered problem names, in registration order."""
+    return tuple(REGISTRY)
+
+
+def spec(name: str) -> ProblemSpec:
+    """The registry entry of ``name``; :class:`ProblemError` listing the names if unknown."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ProblemError(
+            f"unknown problem {name!r}; known problems: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def build(name: str, context: BuildContext | None = None) -> ProblemInstance:
+    """Build problem ``name`` (default context: seeds 42, no data dir, CPU)."""
+    return spec(name).build(BuildContext() if context is None else context)
+
+
+def available(name: str, data_dir: Path | str | None) -> bool:
+    """Whether ``name`` can be built without a download: no data needed, or files present."""
+    needs = spec(name).needs_data
+    return needs is None or datasets.files_present(needs, data_dir)

@@ -1,0 +1,21 @@
+"""Stored benchmark results -> a report: Markdown and self-contained HTML, tables and PNGs.
+
+``write_report(store, out_dir)`` is the entry point (``optlab report DIR`` calls it). The
+parts, one idea each:
+
+- :mod:`~optlab.report.frames`: read the results store into typed run/tuning records;
+- :mod:`~optlab.report.tables`: aggregate over seeds, write tables as Markdown/HTML;
+- :mod:`~optlab.report.profile`: performance profiles across problems;
+- :mod:`~optlab.report.landscape`: a 2-D objective on a grid (for contour plots);
+- :mod:`~optlab.report.figures`: the plots (matplotlib ``Figure``, no pyplot);
+- :mod:`~optlab.report.document`: assemble and write the report;
+- :mod:`~optlab.report.formatting`: how numbers and names are written.
+"""
+
+from __future__ import annotations
+
+from optlab.report.document import write_report
+from optlab.report.frames import ReportError
+from optlab.report.profile import PerformanceProfile, performance_profile
+
+__all__ = ["PerformanceProfile", "ReportError", "performance_profile", "write_report"]

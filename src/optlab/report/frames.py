@@ -1,0 +1,288 @@
+"""Read a results store into plain records for the report.
+
+:func:`load` reads ``ResultsStore.runs_frame()`` and ``ResultsStore.tuning_frame()`` and
+turns each row into a :class:`Run` or a :class:`TuningOutcome`: typed, with missing values
+made explicit (``None`` for "does not exist", NaN/inf kept for losses of diverged runs), so
+the rest of the report never touches pandas' mixture of None and NaN.
+
+Only reported runs (``purpose == "report"``) become :class:`Run`; tuning trials are counted.
+Runs of one optimizer on one problem are grouped into one *series*; when the store holds
+runs of the same optimizer at several learning rates on a problem (two suites in one
+store), each learning rate is its own series, labelled ``"adam (lr=0.01)"``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from optlab.bench.store import ResultsStore
+from optlab.errors import OptlabError
+from optlab.report.formatting import short
+
+
+class ReportError(OptlabError):
+    """A report cannot be written (no store at the path given, unusable output folder)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One reported training run (see ``optlab.bench.store`` for the fields)."""
+
+    key: str
+    problem: str
+    optimizer: str
+    lr: float | None
+    seed: tuple[int | None, int | None, int | None]  # (instance, init, data-order)
+    diverged: bool
+    steps: int | None
+    evaluations: int | None
+    seconds: float | None
+    final_val_loss: float
+    best_val_loss: float
+    test_loss: float
+    final_val_accuracy: float | None
+    test_accuracy: float | None
+    steps_to_target: int | None
+    evaluations_to_target: int | None
+    seconds_to_target: float | None
+    target: float | None
+    optimum: float | None
+    curve: Mapping[str, Sequence[Any]]
+    trajectory: Sequence[Sequence[float]] | None
+    series: str = ""
+
+    @property
+    def has_accuracy(self) -> bool:
+        """Whether the problem measures accuracy (any accuracy value was recorded)."""
+        curve_accuracy = any(a is not None for a in self.curve.get("val_accuracy", ()) or ())
+        return (
+            self.test_accuracy is not None or self.final_val_accuracy is not None or curve_accuracy
+        )
+
+
+@dataclass(frozen=True)
+class TuningOutcome:
+    """One tuning record: the chosen learning rate and every trial."""
+
+    problem: str
+    optimizer: str
+    best_lr: float | None
+    best_value: float | None
+    all_diverged: bool
+    trials: tuple[tuple[float, float], ...]  # (lr, value), value inf when diverged
+    trial_count: int
+    lr_range: tuple[float, float] | None
+    sampler: str | None
+    seed: int | None
+    budget: int | None
+
+
+@dataclass
+class StoreView:
+    """What the report reads from a store."""
+
+    root: Path
+    runs: list[Run] = field(default_factory=list)
+    tuning: list[TuningOutcome] = field(default_factory=list)
+    tuning_trials: int = 0
+
+    @property
+    def problems(self) -> list[str]:
+        """Problems with reported runs, sorted."""
+        return sorted({run.problem for run in self.runs})
+
+    @property
+    def optimizers(self) -> list[str]:
+        """Optimizers with reported runs, sorted."""
+        return sorted({run.optimizer for run in self.runs})
+
+    @property
+    def series(self) -> list[str]:
+        """Series labels (optimizers, or optimizer at one lr), sorted."""
+        return sorted({run.series for run in self.runs})
+
+    @property
+    def seeds(self) -> list[tuple[int | None, int | None, int | None]]:
+        """Distinct (instance, init, data-order) seeds of the reported runs."""
+        return sorted({run.seed for run in self.runs}, key=seed_order)
+
+    def runs_of(self, problem: str) -> list[Run]:
+        """Reported runs on ``problem``."""
+        return [run for run in self.runs if run.problem == problem]
+
+    def tuning_of(self, problem: str) -> list[TuningOutcome]:
+        """Tuning outcomes on ``problem``."""
+        return [outcome for outcome in self.tuning if outcome.problem == problem]
+
+
+def seed_order(seed: tuple[int | None, ...]) -> tuple[int, ...]:
+    """A sort key for seeds that may hold None."""
+    return tuple(-1 if value is None else value for value in seed)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return isinstance(value, float) and math.isnan(value)
+    except TypeError:
+        return False
+
+
+def optional_float(value: Any) -> float | None:
+    """``value`` as a float; None (and NaN, which pandas puts for None) become None."""
+    if _missing(value):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def optional_int(value: Any) -> int | None:
+    """``value`` as an int; None/NaN/inf become None."""
+    number = optional_float(value)
+    if number is None or not math.isfinite(number):
+        return None
+    return round(number)
+
+
+def loss_value(value: Any) -> float:
+    """A loss: NaN when missing, kept as is (NaN/inf) when the run diverged."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _row_runs(row: Mapping[str, Any]) -> Run:
+    curve = row.get("curve")
+    trajectory = row.get("trajectory")
+    diverged = bool(row.get("diverged")) or row.get("status") == "diverged"
+    return Run(
+        key=str(row.get("key", "")),
+        problem=str(row.get("problem")),
+        optimizer=str(row.get("optimizer")),
+        lr=optional_float(row.get("lr")),
+        seed=(
+            optional_int(row.get("instance_seed")),
+            optional_int(row.get("init_seed")),
+            optional_int(row.get("data_seed")),
+        ),
+        diverged=diverged,
+        steps=optional_int(row.get("steps")),
+        evaluations=optional_int(row.get("evaluations")),
+        seconds=optional_float(row.get("seconds")),
+        final_val_loss=loss_value(row.get("final_val_loss")),
+        best_val_loss=loss_value(row.get("best_val_loss")),
+        test_loss=loss_value(row.get("test_loss")),
+        final_val_accuracy=optional_float(row.get("final_val_accuracy")),
+        test_accuracy=optional_float(row.get("test_accuracy")),
+        steps_to_target=optional_int(row.get("steps_to_target")),
+        evaluations_to_target=optional_int(row.get("evaluations_to_target")),
+        seconds_to_target=optional_float(row.get("seconds_to_target")),
+        target=optional_float(row.get("target")),
+        optimum=optional_float(row.get("optimum")),
+        curve=curve if isinstance(curve, Mapping) else {},
+        trajectory=trajectory if isinstance(trajectory, list) and trajectory else None,
+    )
+
+
+def _trials(value: Any) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, list):
+        return ()
+    trials = []
+    for trial in value:
+        if not isinstance(trial, Mapping):
+            continue
+        lr = optional_float(trial.get("lr"))
+        if lr is None:
+            continue
+        trial_value = optional_float(trial.get("value"))
+        if trial_value is None or not math.isfinite(trial_value):
+            trial_value = math.inf
+        trials.append((lr, trial_value))
+    return tuple(sorted(trials))
+
+
+def _row_tuning(row: Mapping[str, Any]) -> TuningOutcome:
+    trials = _trials(row.get("trials"))
+    # The config's ``trials`` (a count) and the result's ``trials`` (a list) share a name.
+    count = row.get("trials")
+    trial_count = len(trials) if isinstance(count, list) else (optional_int(count) or len(trials))
+    lr_range = row.get("lr_range")
+    if isinstance(lr_range, list | tuple) and len(lr_range) == 2:
+        low, high = optional_float(lr_range[0]), optional_float(lr_range[1])
+        bounds = (low, high) if low is not None and high is not None else None
+    else:
+        bounds = (trials[0][0], trials[-1][0]) if trials else None
+    best_value = optional_float(row.get("best_value"))
+    return TuningOutcome(
+        problem=str(row.get("problem")),
+        optimizer=str(row.get("optimizer")),
+        best_lr=optional_float(row.get("best_lr")),
+        best_value=best_value,
+        all_diverged=bool(row.get("all_diverged"))
+        or (bool(trials) and all(not math.isfinite(v) for _, v in trials)),
+        trials=trials,
+        trial_count=trial_count,
+        lr_range=bounds,
+        sampler=None if _missing(row.get("sampler")) else str(row.get("sampler")),
+        seed=optional_int(row.get("seed")),
+        budget=optional_int(row.get("steps")),
+    )
+
+
+def _label_series(runs: list[Run]) -> list[Run]:
+    lrs: dict[tuple[str, str], set[float | None]] = {}
+    for run in runs:
+        lrs.setdefault((run.problem, run.optimizer), set()).add(run.lr)
+    labelled = []
+    for run in runs:
+        if len(lrs[(run.problem, run.optimizer)]) > 1:
+            label = f"{run.optimizer} (lr={short(run.lr)})"
+        else:
+            label = run.optimizer
+        labelled.append(replace(run, series=label))
+    return labelled
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    if frame is None or len(frame) == 0:
+        return []
+    return [dict(row) for row in frame.to_dict(orient="records")]
+
+
+def open_store(store: ResultsStore | str | os.PathLike[str]) -> ResultsStore:
+    """``store`` itself, or the store at that path (which must exist: a typo is an error)."""
+    if isinstance(store, ResultsStore):
+        return store
+    path = Path(store)
+    if not path.is_dir():
+        raise ReportError(f"no results store at {path}: the folder does not exist")
+    return ResultsStore(path)
+
+
+def load(store: ResultsStore | str | os.PathLike[str]) -> StoreView:
+    """Read the reported runs and tuning outcomes of ``store`` (see the module docstring)."""
+    results = open_store(store)
+    runs, trials = [], 0
+    for row in _records(results.runs_frame()):
+        purpose = row.get("purpose")
+        if purpose == "report" or _missing(purpose):
+            runs.append(_row_runs(row))
+        else:
+            trials += 1
+    tuning = [_row_tuning(row) for row in _records(results.tuning_frame())]
+    tuning.sort(key=lambda t: (t.problem, t.optimizer))
+    runs.sort(key=lambda r: (r.problem, r.optimizer, r.lr or 0.0, seed_order(r.seed)))
+    return StoreView(
+        root=results.root, runs=_label_series(runs), tuning=tuning, tuning_trials=trials
+    )
