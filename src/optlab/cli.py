@@ -80,16 +80,20 @@ def bench(
     data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
     download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
     tune: Annotated[bool, typer.Option(help="tune lr per optimizer and problem")] = True,
-    workers: Annotated[int, typer.Option(help="processes; 1 runs in-process")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="processes (default: one per core, at most 2)")
+    ] = None,
 ) -> None:
     """Tune and run a suite, store every run, and write report.md / report.html."""
-    from optlab.bench.runner import DataOptions, run_suite
+    from optlab.bench.runner import DataOptions, default_workers, run_suite
     from optlab.bench.store import ResultsStore
     from optlab.bench.suite import load_suite
     from optlab.report import write_report
 
     if seeds is not None and seeds < 1:
         raise OptlabError(f"--seeds must be >= 1, got {seeds}")
+    if workers is None:
+        workers = default_workers()
     if workers < 1:
         raise OptlabError(f"--workers must be >= 1, got {workers}")
     chosen = load_suite(suite)

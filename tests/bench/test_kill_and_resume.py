@@ -63,5 +63,5 @@ def test_sigkill_then_rerun_completes_and_keeps_every_completed_run(
     assert len(after) == EXPECTED_RUNS
     for name, content in before.items():
         assert after[name] == content, f"completed run {name} changed or vanished"
-    assert not list((out / "runs").glob(".*.tmp"))
+    assert not list((out / "runs").glob(".*.tmp"))  # the killed writer's file was cleaned
     assert (out / "report.md").exists() and (out / "report.html").exists()

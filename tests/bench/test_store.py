@@ -49,12 +49,24 @@ def test_non_finite_results_round_trip(tmp_path: Path) -> None:
     assert frame.loc[0, "lr"] == 0.1
 
 
-def test_stale_temporary_files_are_removed_and_never_read(tmp_path: Path) -> None:
+def test_dead_writers_temporaries_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import platform
+    import subprocess
+    import sys
+
     (tmp_path / "runs").mkdir(parents=True)
-    stale = tmp_path / "runs" / ".abc.123.tmp"
-    stale.write_text('{"half a rec')
+    host = platform.node().replace(".", "-") or "host"
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(finished.stdout)
+    stale = tmp_path / "runs" / f".abcdef0123456789.{host}.{dead_pid}.x1y2.tmp"
+    live = tmp_path / "runs" / f".abcdef0123456789.{host}.{os.getpid()}.x1y2.tmp"
+    other_host = tmp_path / "runs" / f".abcdef0123456789.elsewhere.{dead_pid}.x1y2.tmp"
+    for path in (stale, live, other_host):
+        path.write_text('{"half a rec')
     store = ResultsStore(tmp_path)
-    assert not stale.exists()
+    assert not stale.exists() and live.exists() and other_host.exists()
     assert list(store.records("runs")) == []
 
 

@@ -12,8 +12,9 @@ same file. Guarantees (DESIGN.md, "Results are never lost"):
 - a record is written to a temporary file in the same folder, flushed and fsynced, then
   hard-linked to its final name, which fails if the name exists: a completed record is never
   overwritten, two workers finishing the same run never clobber each other (the first wins),
-  and a process killed at any moment leaves either the whole record or none (stale
-  temporary files are ignored and removed when a store is opened);
+  and a process killed at any moment leaves either the whole record or none (its temporary
+  file, named with the writer's host and process id, is never read, and is removed by the
+  next store opened on that host once that process is gone);
 - ``has(kind, key)`` lets a re-run skip everything already done.
 
 ``runs_frame()`` and ``tuning_frame()`` read the store back into pandas DataFrames (one row
@@ -65,6 +66,20 @@ def environment() -> dict[str, str]:
     }
 
 
+def _host() -> str:
+    return platform.node().replace(".", "-") or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _fsync_directory(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every platform can open a directory
         descriptor = os.open(path, os.O_RDONLY)
@@ -82,11 +97,28 @@ class ResultsStore:
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"results store {self.root} exists and is not a folder")
         for kind in KINDS:
-            folder = self.root / kind
-            folder.mkdir(parents=True, exist_ok=True)
-            for stale in folder.glob(".*.tmp"):
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+        self.remove_stale_temporaries()
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporary files left by dead writers on this host; return how many.
+
+        A live writer's temporary file (another worker, another bench on the same store) is
+        never touched: its name carries its host and process id.
+        """
+        host, removed = _host(), 0
+        for kind in KINDS:
+            for temporary in (self.root / kind).glob(".*.tmp"):
+                parts = temporary.name.split(".")
+                # ".<key16>.<host>.<pid>.<random>.tmp"
+                if len(parts) < 6 or parts[2] != host or not parts[3].isdigit():
+                    continue
+                if _alive(int(parts[3])):
+                    continue
                 with contextlib.suppress(OSError):
-                    stale.unlink()
+                    temporary.unlink()
+                    removed += 1
+        return removed
 
     def path(self, kind: RecordKind, key: str) -> Path:
         """Where the record ``key`` of ``kind`` lives (whether or not it exists)."""
@@ -119,7 +151,8 @@ class ResultsStore:
         text = json.dumps(record, allow_nan=True, indent=None, separators=(",", ":"))
         folder = self.root / kind
         final = self.path(kind, key)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder)
+        prefix = f".{key[:16]}.{_host()}.{os.getpid()}."
+        descriptor, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(text)
