@@ -145,10 +145,10 @@ def tuning_procedure(outcomes: Sequence[TuningOutcome]) -> list[str]:
         ]
     groups: dict[tuple[object, ...], list[TuningOutcome]] = {}
     for outcome in outcomes:
-        key = (outcome.trial_count, outcome.lr_range, outcome.sampler, outcome.seed, outcome.budget)
+        key = (outcome.trial_count, outcome.lr_range, outcome.sampler, outcome.seed)
         groups.setdefault(key, []).append(outcome)
     sentences = []
-    for (trials, lr_range, sampler, seed, budget), members in groups.items():
+    for (trials, lr_range, sampler, seed), members in groups.items():
         parts = [f"{trials} learning rates per optimizer and problem"]
         if lr_range is not None:
             parts.append(f"log-uniform in [{short(lr_range[0])}, {short(lr_range[1])}]")
@@ -158,8 +158,14 @@ def tuning_procedure(outcomes: Sequence[TuningOutcome]) -> list[str]:
             parts.append(f"{sampler} sampler (Optuna)")
         if seed is not None:
             parts.append(f"tuning seed {seed} (kept apart from the reported seeds)")
-        if budget is not None:
-            parts.append(f"budget {budget} gradient evaluations")
+        budgets = sorted({m.budget for m in members if m.budget is not None})
+        if len(budgets) == 1:
+            parts.append(f"budget {budgets[0]} gradient evaluations")
+        elif budgets:
+            parts.append(
+                f"each trial with its problem's full budget ({budgets[0]}-{budgets[-1]} "
+                "gradient evaluations)"
+            )
         problems = sorted({m.problem for m in members})
         where = f"{len(members)} tuning outcomes on {_plural(len(problems), 'problem')}"
         sentences.append(
