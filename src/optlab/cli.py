@@ -104,6 +104,15 @@ def bench(
         tune=tune,
     )
     chosen.__post_init__()  # re-validate the restricted names
+    if problems is not None:  # asked for by name: a problem that cannot run is an error
+        from optlab import problems as problem_registry
+
+        for name in chosen.problems:
+            if not download and not problem_registry.available(name, data_dir):
+                needs = problem_registry.spec(name).needs_data
+                raise OptlabError(
+                    f"{name} needs the {needs} files under --data-dir (or pass --download)"
+                )
     store = ResultsStore(out)
     with _progress() as progress:
         tasks: dict[str, Any] = {}
@@ -125,7 +134,9 @@ def bench(
     notes = [f"skipped {name}: {reason}" for name, reason in outcome.skipped.items()]
     for note in notes:
         console.print(f"[yellow]{note}[/]")
-    paths = write_report(store, out, title=f"optlab benchmark: suite {chosen.name}", notes=notes)
+    paths = write_report(
+        store, out, title=f"optlab benchmark: suite {chosen.name}", notes=notes, keys=outcome.keys
+    )
     console.print(
         f"{outcome.ran} runs ran, {outcome.reused} reused from {out}; "
         f"report: {paths['markdown']} and {paths['html']}"
@@ -153,8 +164,9 @@ def train(
     from optlab.train.loop import TrainConfig
     from optlab.train.loop import train as train_loop
 
-    if seed < 0 or instance_seed < 0:
-        raise OptlabError("seeds must be >= 0")
+    for option, value in (("--seed", seed), ("--instance-seed", instance_seed)):
+        if not 0 <= value <= 2**63 - 1:
+            raise OptlabError(f"{option} must be in [0, 2**63 - 1], got {value}")
     if epochs is not None and steps is not None:
         raise OptlabError("give --epochs or --steps, not both")
     spec = problem_registry.spec(problem)
@@ -166,7 +178,9 @@ def train(
     instance = problem_registry.build(problem, context)
     hyperparameters = {} if lr is None else {"lr": lr}
     opt = optim.create(optimizer, instance.model.parameters(), **hyperparameters)
-    budget = steps or spec.steps
+    budget = spec.steps if steps is None else steps
+    if budget < 1:
+        raise OptlabError(f"--steps must be >= 1, got {budget}")
     if epochs is not None:
         if not (epochs > 0 and math.isfinite(epochs)):
             raise OptlabError(f"--epochs must be > 0, got {epochs}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ def test_quick_suite_covers_analytic_convex_digits_and_mnist_5k_with_every_optim
     assert "rosenbrock-2d" in quick.problems and "logistic" in quick.problems
     assert quick.optimizers == optim.names()
     assert len(quick.seeds) == 3 and quick.tuning.trials >= 6
+
+
+def test_grid_points_stay_inside_an_awkward_range() -> None:
+    grid = Tuning(trials=6, lr_range=(1e-4, 0.1234567)).grid()
+    assert grid[0] == 1e-4 and grid[-1] == 0.1234567
+    assert all(1e-4 <= lr <= 0.1234567 for lr in grid)
 
 
 def test_grid_is_log_spaced_and_identical_for_everyone() -> None:
@@ -64,7 +71,14 @@ adam = 0.01
     [
         ('problems = ["nope"]', "unknown name 'nope' in problems; known:"),
         ('problems = ["beale"]\noptimizers = ["adamax"]', "unknown name 'adamax' in optimizers"),
-        ('problems = ["beale"]\nseeds = [-1]', "seeds must be integers >= 0"),
+        ('problems = ["beale"]\nseeds = [-1]', "seeds must be integers in [0, 2**63 - 1]"),
+        ('problems = ["beale"]\nseeds = [99999999999999999999]', "seeds must be integers in"),
+        ('problems = ["beale"]\n[tuning]\nenabled = "no"', "tuning.enabled must be true or false"),
+        ('problems = ["beale"]\nhyperparameters = {adam = 3}', "[hyperparameters.adam] must be"),
+        (
+            'problems = ["beale"]\n[hyperparameters.adam]\nfused = true\nforeach = true',
+            "hyperparameters.adam: `fused` and `foreach` cannot be",
+        ),
         ('problems = ["beale"]\nseeds = 0', "seeds must be a count >= 1"),
         ('problems = ["beale"]\ncolour = 1', "unknown suite key 'colour'"),
         ('problems = ["beale"]\n[tuning]\ntrials = 3', "tuning.trials must be >= 6"),
@@ -78,7 +92,7 @@ adam = 0.01
     ],
 )
 def test_invalid_suites_give_one_clear_message(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(SuiteError, match=message.replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(SuiteError, match=re.escape(message)):
         load_suite(_write(tmp_path, text))
 
 

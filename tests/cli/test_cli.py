@@ -30,6 +30,9 @@ def _error_line(result) -> str:
         (["train", "--problem", "beale", "--optimizer", "adam", "--lr", "-1"], "lr"),
         (["train", "--problem", "mnist-mlp", "--optimizer", "adam"], "MNIST"),
         (["report", "/nonexistent/folder"], "is not a results folder"),
+        (["bench", "--problems", "mnist-mlp"], "mnist-mlp needs the MNIST files"),
+        (["train", "--problem", "beale", "--optimizer", "adam", "--steps", "0"], "--steps"),
+        (["train", "--problem", "beale", "--optimizer", "adam", "--seed", "-3"], "--seed"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(arguments: list[str], message: str) -> None:
@@ -76,3 +79,29 @@ def test_bench_then_report_on_a_small_suite(tmp_path: Path) -> None:
     (out / "report.md").unlink()
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0 and (out / "report.md").exists()
+
+
+def test_out_inside_a_file_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = runner.invoke(app, ["bench", "--problems", "beale", "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "cannot use" in _error_line(result)
+
+
+def test_a_bench_reports_only_its_own_runs_in_a_shared_folder(tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    for budget in (20, 200):
+        suite = tmp_path / f"s{budget}.toml"
+        suite.write_text(
+            f'problems = ["beale"]\noptimizers = ["sgd"]\nseeds = 2\n[steps]\nbeale = {budget}\n'
+        )
+        result = runner.invoke(
+            app, ["bench", "--suite", str(suite), "--out", str(out), "--no-tune", "--workers", "1"]
+        )
+        assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert "2 reported runs" in report
+    result = runner.invoke(app, ["report", str(out)])  # the whole folder: both, told apart
+    report = (out / "report.md").read_text()
+    assert "4 reported runs" in report and "sgd (budget=20)" in report

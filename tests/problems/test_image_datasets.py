@@ -136,3 +136,20 @@ def test_expected_files_lists_every_file() -> None:
         "cifar-100-python/test",
         "cifar-100-python/meta",
     )
+
+
+def test_data_fingerprint_follows_file_contents(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    write_mnist(first)
+    write_mnist(second)
+    assert problems.data_fingerprint("mnist-mlp", first) == problems.data_fingerprint(
+        "mnist-mlp", second
+    )
+    image_file = second / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    content = bytearray(image_file.read_bytes())
+    content[-1] ^= 0xFF  # one pixel differs
+    image_file.write_bytes(bytes(content))
+    assert problems.data_fingerprint("mnist-mlp", first) != problems.data_fingerprint(
+        "mnist-mlp", second
+    )
+    assert problems.data_fingerprint("beale", first) is None

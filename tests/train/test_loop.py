@@ -65,8 +65,8 @@ def test_budget_counts_gradient_evaluations_and_curve_is_complete() -> None:
 def test_lbfgs_closure_calls_count_against_the_budget() -> None:
     instance = quadratic()
     optimizer = create("lbfgs", instance.model.parameters(), lr=1.0, max_iter=5)
-    result = train(instance, optimizer, TrainConfig(steps=12, eval_every=1))
-    assert result.evaluations >= 12 and result.steps < result.evaluations
+    result = train(instance, optimizer, TrainConfig(steps=12, eval_every=12))
+    assert result.evaluations == 12 and result.steps < result.evaluations
 
 
 def test_divergence_is_recorded_not_raised() -> None:
@@ -113,3 +113,15 @@ def test_invalid_config_names_the_field(field: str, value) -> None:
     arguments = {"steps": 10, "eval_every": 1, field: value}
     with pytest.raises(ValueError, match=field):
         TrainConfig(**arguments)
+
+
+@pytest.mark.parametrize("budget", [3, 30, 57])
+def test_lbfgs_never_exceeds_the_budget_and_is_evaluated_on_the_same_checkpoints(budget) -> None:
+    instance = regression(batch_size=None)
+    optimizer = create("lbfgs", instance.model.parameters(), lr=0.5)
+    config = TrainConfig(steps=budget, eval_every=10, patience=None)
+    result = train(instance, optimizer, config)
+    assert result.evaluations == budget
+    expected = [*range(10, budget + 1, 10)] + ([budget] if budget % 10 else [])
+    assert result.curve["evaluations"] == expected
+    assert optimizer.param_groups[0]["max_eval"] == 25  # restored after training

@@ -34,6 +34,7 @@ import torch
 from optlab import optim, problems
 from optlab.bench.store import ResultsStore, config_key
 from optlab.bench.suite import Suite
+from optlab.errors import OptlabError
 from optlab.problems.base import BuildContext
 from optlab.train.loop import TrainConfig, train
 
@@ -55,6 +56,7 @@ class RunConfig:
     eval_every: int
     patience: int | None = 3
     purpose: str = "report"  # "report" or "tune"
+    data: str | None = None  # content hash of the data set on disk (None: none needed)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with hyperparameters in a canonical form (tuples become lists)."""
@@ -79,8 +81,38 @@ class DataOptions:
     download: bool = False
 
 
+class RunError(OptlabError):
+    """A run failed for another reason than divergence (which is a result, not an error)."""
+
+
+RUN_THREADS = 1
+"""torch threads inside a run: fixed, so a run's numbers do not depend on ``workers``."""
+
+
 def execute(config: RunConfig, data: DataOptions = DataOptions()) -> dict[str, Any]:
-    """Build the problem and the optimizer, train, and return the result as a dict."""
+    """Build the problem and the optimizer, train, and return the result as a dict.
+
+    Runs with :data:`RUN_THREADS` torch threads (restored afterwards), so the same config
+    gives the same numbers in-process and in a pool. An exception becomes a one-line
+    :class:`RunError` naming the run.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(RUN_THREADS)
+    try:
+        return _execute(config, data)
+    except OptlabError:
+        raise
+    except Exception as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise RunError(
+            f"run {config.problem} / {config.optimizer} {config.hyperparameters} "
+            f"(seed {config.init_seed}) failed: {type(error).__name__}: {text}"
+        ) from error
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
     torch.manual_seed(config.init_seed)
     context = BuildContext(
         instance_seed=config.instance_seed,
@@ -91,7 +123,7 @@ def execute(config: RunConfig, data: DataOptions = DataOptions()) -> dict[str, A
     instance = problems.build(config.problem, context)
     parameters = instance.model.parameters()
     optimizer = optim.create(config.optimizer, parameters, **config.hyperparameters)
-    trajectory = instance.plot_bounds is not None
+    trajectory = instance.plot_bounds is not None and config.purpose == "report"
     train_config = TrainConfig(
         steps=config.steps,
         eval_every=config.eval_every,
@@ -119,11 +151,13 @@ def _worker_init() -> None:
 
 @dataclass
 class SuiteOutcome:
-    """What a bench did: tuned learning rates, keys of the reported runs, skipped problems."""
+    """What a bench did: tuned learning rates, the keys of its reported runs and of every
+    record it used (``keys``: what its report shows), skipped problems."""
 
     tuned_lrs: dict[tuple[str, str], float] = field(default_factory=dict)
     report_keys: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)  # every run and tuning record it used
     ran: int = 0
     reused: int = 0
 
@@ -176,7 +210,9 @@ class _Executor:
             self.pool.shutdown(cancel_futures=True)
 
 
-def _trial_config(suite: Suite, problem: str, optimizer: str, lr: float) -> RunConfig:
+def _trial_config(
+    suite: Suite, problem: str, optimizer: str, lr: float, fingerprint: str | None
+) -> RunConfig:
     spec = problems.spec(problem)
     return RunConfig(
         problem=problem,
@@ -188,11 +224,15 @@ def _trial_config(suite: Suite, problem: str, optimizer: str, lr: float) -> RunC
         steps=suite.budget(problem),
         eval_every=spec.eval_every,
         purpose="tune",
+        data=fingerprint,
     )
 
 
-def _tuning_config(suite: Suite, problem: str, optimizer: str) -> dict[str, Any]:
+def _tuning_config(
+    suite: Suite, problem: str, optimizer: str, fingerprint: str | None
+) -> dict[str, Any]:
     return {
+        "data": fingerprint,
         "problem": problem,
         "optimizer": optimizer,
         "hyperparameters": {
@@ -234,41 +274,53 @@ def tune(
     suite: Suite,
     problem: str,
     optimizer: str,
+    fingerprint: str | None,
     store: ResultsStore,
     executor: _Executor,
     outcome: SuiteOutcome,
     progress: Progress,
 ) -> float:
-    """The tuned lr of ``optimizer`` on ``problem`` (from the store when already tuned)."""
+    """The tuned lr of ``optimizer`` on ``problem`` (from the store when already tuned).
+
+    With the grid sampler, :func:`run_suite` has already run the trials (all pairs at once);
+    with TPE the trials run here one after another, as Optuna asks for them.
+    """
     import optuna
 
-    config = _tuning_config(suite, problem, optimizer)
-    stored = store.get("tuning", config_key(config))
+    config = _tuning_config(suite, problem, optimizer, fingerprint)
+    key = config_key(config)
+    outcome.keys.append(key)
+    stored = store.get("tuning", key)
     if stored is not None:
-        outcome.reused += len(stored["result"]["trials"])
+        trials = stored["result"]["trials"]
+        outcome.reused += len(trials)
+        outcome.keys.extend(
+            _trial_config(suite, problem, optimizer, t["lr"], fingerprint).key for t in trials
+        )
         return float(stored["result"]["best_lr"])
-    stage = f"tune {problem} / {optimizer}"
     low, high = suite.tuning.lr_range
     distribution = optuna.distributions.FloatDistribution(low, high, log=True)
     study = _study(suite, problem, optimizer)
+    runs: list[RunConfig] = []
     if suite.tuning.sampler == "grid":
-        trials = [_trial_config(suite, problem, optimizer, lr) for lr in suite.tuning.grid()]
-        executor.run(trials, outcome, progress, stage)
-        for trial in trials:
+        runs = _grid_trials(suite, problem, optimizer, fingerprint)
+        for run in runs:
             study.add_trial(
                 optuna.trial.create_trial(
-                    params={"lr": trial.hyperparameters["lr"]},
+                    params={"lr": run.hyperparameters["lr"]},
                     distributions={"lr": distribution},
-                    value=_trial_value(store, trial),
+                    value=_trial_value(store, run),
                 )
             )
     else:
+        stage = f"tune {problem} / {optimizer}"
         for index in range(suite.tuning.trials):
             trial = study.ask({"lr": distribution})
-            lr = float(f"{trial.params['lr']:.6g}")
-            run = _trial_config(suite, problem, optimizer, lr)
+            run = _trial_config(suite, problem, optimizer, trial.params["lr"], fingerprint)
             executor.run([run], outcome, progress, f"{stage} ({index + 1}/{suite.tuning.trials})")
             study.tell(trial, _trial_value(store, run))
+            runs.append(run)
+    outcome.keys.extend(run.key for run in runs)
     values = [(t.value, t.params["lr"]) for t in study.trials]
     finite = [(v, lr) for v, lr in values if math.isfinite(v)]
     # Ties (e.g. several lrs reaching an analytic minimum exactly) go to the smaller lr.
@@ -286,6 +338,12 @@ def tune(
     return best_lr
 
 
+def _grid_trials(
+    suite: Suite, problem: str, optimizer: str, fingerprint: str | None
+) -> list[RunConfig]:
+    return [_trial_config(suite, problem, optimizer, lr, fingerprint) for lr in suite.tuning.grid()]
+
+
 def run_suite(
     suite: Suite,
     store: ResultsStore,
@@ -300,21 +358,36 @@ def run_suite(
     progress = progress or (lambda stage, done, total: None)
     outcome = SuiteOutcome()
     data_dir = Path(data.data_dir) if data.data_dir else None
-    runnable = []
+    fingerprints: dict[str, str | None] = {}
     for problem in suite.problems:
         if data.download or problems.available(problem, data_dir):
-            runnable.append(problem)
+            fingerprints[problem] = problems.data_fingerprint(problem, data_dir)
         else:
             needed = problems.spec(problem).needs_data
             outcome.skipped[problem] = f"needs the {needed} files under --data-dir"
     executor = _Executor(store, data, workers)
     try:
+        if suite.tuning.enabled and suite.tuning.sampler == "grid":
+            # The grid's trials are known in advance: run those of every pair in one batch,
+            # so a pool stays busy instead of waiting at the end of each pair's trials.
+            trials = [
+                trial
+                for problem, fingerprint in fingerprints.items()
+                for optimizer in suite.optimizers
+                if not store.has(
+                    "tuning", config_key(_tuning_config(suite, problem, optimizer, fingerprint))
+                )
+                for trial in _grid_trials(suite, problem, optimizer, fingerprint)
+            ]
+            executor.run(trials, outcome, progress, "tuning runs")
         report_runs = []
-        for problem in runnable:
+        for problem, fingerprint in fingerprints.items():
             spec = problems.spec(problem)
             for optimizer in suite.optimizers:
                 if suite.tuning.enabled:
-                    lr = tune(suite, problem, optimizer, store, executor, outcome, progress)
+                    lr = tune(
+                        suite, problem, optimizer, fingerprint, store, executor, outcome, progress
+                    )
                 else:
                     lr = suite.untuned_lr(optimizer)
                 outcome.tuned_lrs[(problem, optimizer)] = lr
@@ -330,10 +403,12 @@ def run_suite(
                             steps=suite.budget(problem),
                             eval_every=spec.eval_every,
                             purpose="report",
+                            data=fingerprint,
                         )
                     )
         executor.run(report_runs, outcome, progress, "reported runs")
         outcome.report_keys = [run.key for run in report_runs]
+        outcome.keys.extend(outcome.report_keys)
     finally:
         executor.close()
     return outcome

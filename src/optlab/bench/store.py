@@ -7,7 +7,9 @@ Layout under the store's root::
 
 A record is ``{"schema", "kind", "key", "config", "result", "environment"}``; ``key`` is the
 SHA-256 of the canonical JSON of ``config``, so the same configuration always maps to the
-same file. Guarantees (DESIGN.md, "Results are never lost"):
+same file. Files are strict JSON (readable by jq or a browser): the losses of a diverged
+run, NaN or infinite, are stored as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+and read back as floats. Guarantees (DESIGN.md, "Results are never lost"):
 
 - a record is written to a temporary file in the same folder, flushed and fsynced, then
   hard-linked to its final name, which fails if the name exists: a completed record is never
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
@@ -66,6 +69,32 @@ def environment() -> dict[str, str]:
     }
 
 
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _encode(value: Any) -> Any:
+    """Strict JSON: non-finite floats become the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _encode(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(item) for item in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """The inverse of :func:`_encode`, applied to results (so these three strings are
+    reserved there; configs are strict JSON and never encoded)."""
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    if isinstance(value, dict):
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
 def _host() -> str:
     return platform.node().replace(".", "-") or "host"
 
@@ -96,8 +125,11 @@ class ResultsStore:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"results store {self.root} exists and is not a folder")
-        for kind in KINDS:
-            (self.root / kind).mkdir(parents=True, exist_ok=True)
+        try:
+            for kind in KINDS:
+                (self.root / kind).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot use {self.root} as a results store: {error}") from error
         self.remove_stale_temporaries()
 
     def remove_stale_temporaries(self) -> int:
@@ -148,7 +180,7 @@ class ResultsStore:
             "result": dict(result),
             "environment": environment(),
         }
-        text = json.dumps(record, allow_nan=True, indent=None, separators=(",", ":"))
+        text = json.dumps(_encode(record), allow_nan=False, separators=(",", ":"))
         folder = self.root / kind
         final = self.path(kind, key)
         prefix = f".{key[:16]}.{_host()}.{os.getpid()}."
@@ -180,6 +212,8 @@ class ResultsStore:
     def _read(path: Path) -> dict[str, Any]:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(record, dict) and "result" in record:
+                record["result"] = _decode(record["result"])
         except (OSError, ValueError) as error:
             raise StoreError(f"cannot read record {path}: {error}") from error
         if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
@@ -189,7 +223,8 @@ class ResultsStore:
     # ------------------------------------------------------------------ DataFrames
     def runs_frame(self) -> Any:
         """One row per run record: ``key``, the config fields (``problem``, ``optimizer``,
-        ``lr``, ``instance_seed``, ``init_seed``, ``data_seed``, ``steps``, ``purpose``, ...),
+        ``lr``, ``instance_seed``, ``init_seed``, ``data_seed``, ``budget`` (the config's
+        ``steps``), ``purpose``, ...),
         the scalar results (``status``, ``diverged``, ``final_val_loss``, ``best_val_loss``,
         ``steps_to_target``, ``seconds_to_target``, ``test_loss``, ``test_accuracy``, ...)
         and the ``curve`` (dict of lists) and ``trajectory`` (list or None) columns."""
@@ -200,7 +235,9 @@ class ResultsStore:
             config, result = record["config"], record["result"]
             row: dict[str, Any] = {"key": record["key"]}
             for name, value in config.items():
-                if name == "hyperparameters":
+                if name == "steps":  # the budget; the result's "steps" are the steps taken
+                    row["budget"] = value
+                elif name == "hyperparameters":
                     row["lr"] = value.get("lr")
                     row["hyperparameters"] = value
                 else:

@@ -58,6 +58,8 @@ class Tuning:
     seed: int = 1042
 
     def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise SuiteError(f"tuning.enabled must be true or false, got {self.enabled!r}")
         if isinstance(self.trials, bool) or not isinstance(self.trials, int):
             raise SuiteError(f"tuning.trials must be an integer, got {self.trials!r}")
         if self.trials < MIN_TUNING_TRIALS:
@@ -76,10 +78,14 @@ class Tuning:
         _seed("tuning.seed", self.seed)
 
     def grid(self) -> list[float]:
-        """The log-spaced learning rates of the grid sampler (low and high included)."""
-        low, high = self.lr_range
+        """The log-spaced learning rates of the grid sampler: low and high exactly, the
+        points between rounded to 6 significant digits (inside the range)."""
+        low, high = (float(v) for v in self.lr_range)
         ratio = (high / low) ** (1 / (self.trials - 1))
-        return [float(f"{low * ratio**i:.6g}") for i in range(self.trials)]
+        inner = [
+            min(max(float(f"{low * ratio**i:.6g}"), low), high) for i in range(1, self.trials - 1)
+        ]
+        return [low, *inner, high]
 
 
 @dataclass(frozen=True)
@@ -118,11 +124,14 @@ class Suite:
                 raise SuiteError(f"steps.{problem} must be an integer >= 1, got {budget!r}")
         for name, values in self.hyperparameters.items():
             _names("hyperparameters", [name], optim.names())
+            if not isinstance(values, Mapping):
+                raise SuiteError(f"[hyperparameters.{name}] must be a table, got {values!r}")
             if "lr" in values:
                 raise SuiteError(f"hyperparameters.{name}: lr is tuned (or set in [lrs])")
             try:
                 optim.spec(name).validate(values)
-            except (TypeError, ValueError) as error:
+                _try_build(name, values)
+            except (TypeError, ValueError, RuntimeError) as error:
                 raise SuiteError(f"hyperparameters.{name}: {error}") from error
         for name, lr in self.lrs.items():
             _names("lrs", [name], optim.names())
@@ -164,6 +173,14 @@ class Suite:
         )
 
 
+def _try_build(optimizer: str, hyperparameters: Mapping[str, Any]) -> None:
+    """Build the optimizer once on a dummy parameter: catches combinations that each pass
+    validation alone but not together (e.g. fused=True with foreach=True)."""
+    import torch
+
+    optim.create(optimizer, [torch.zeros(1, requires_grad=True)], **dict(hyperparameters))
+
+
 def _registry_default_lr(optimizer: str) -> float:
     import inspect
 
@@ -184,9 +201,12 @@ def _pair(field_name: str, value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+MAX_SEED = 2**63 - 1
+
+
 def _seed(field_name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SuiteError(f"{field_name} must be integers >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise SuiteError(f"{field_name} must be integers in [0, 2**63 - 1], got {value!r}")
     return value
 
 
@@ -259,7 +279,10 @@ def suite_from_mapping(data: Mapping[str, Any], default_name: str = "custom") ->
         instance_seed=data.get("instance_seed", 42),
         tuning=Tuning(**tuning_args),
         steps=dict(data.get("steps", {})),
-        hyperparameters={k: dict(v) for k, v in data.get("hyperparameters", {}).items()},
+        hyperparameters={
+            k: dict(v) if isinstance(v, Mapping) else v
+            for k, v in data.get("hyperparameters", {}).items()
+        },
         lrs=dict(data.get("lrs", {})),
     )
 

@@ -24,7 +24,7 @@ from optlab.problems.base import (
     ProblemKind,
     ProblemSpec,
 )
-from optlab.problems.registry import available, build, names, spec
+from optlab.problems.registry import available, build, data_fingerprint, names, spec
 
 __all__ = [
     "Batch",
@@ -36,6 +36,7 @@ __all__ = [
     "ProblemSpec",
     "available",
     "build",
+    "data_fingerprint",
     "names",
     "spec",
 ]

@@ -199,6 +199,37 @@ def files_present(dataset: str, data_dir: Path | str | None) -> bool:
     return all((root / folder / name).is_file() for name in names)
 
 
+def fingerprint(dataset: str, data_dir: Path | str) -> str:
+    """SHA-256 over the names and contents of ``dataset``'s files under ``data_dir``.
+
+    Part of a run's identity in the results store: another copy of the data (other pixels,
+    another version) is another run. Cached per (path, size, mtime), so hashing is paid once
+    per process even for CIFAR's 170 MB.
+    """
+    root = Path(data_dir)
+    if dataset == "MNIST":
+        raw = root / "MNIST" / "raw"
+        paths = [raw / n if (raw / n).is_file() else raw / f"{n}.gz" for n in _MNIST_FILES]
+    else:
+        folder, names = _CIFAR_FILES[dataset]
+        paths = [root / folder / name for name in names]
+    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    return _fingerprint(stamps)
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(stamps: tuple[tuple[str, int, int], ...]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path, _, _ in stamps:
+        digest.update(Path(path).name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def missing_data_error(problem: str, dataset: str, data_dir: Path | str | None) -> ProblemError:
     """The one-line error for absent files: names the data dir and the expected files."""
     files = _describe_files(dataset)

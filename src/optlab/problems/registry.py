@@ -47,6 +47,14 @@ def build(name: str, context: BuildContext | None = None) -> ProblemInstance:
     return spec(name).build(BuildContext() if context is None else context)
 
 
+def data_fingerprint(name: str, data_dir: Path | str | None) -> str | None:
+    """Content hash of the data set ``name`` reads from ``data_dir`` (None: it needs none)."""
+    needs = spec(name).needs_data
+    if needs is None or not datasets.files_present(needs, data_dir):
+        return None
+    return datasets.fingerprint(needs, data_dir)
+
+
 def available(name: str, data_dir: Path | str | None) -> bool:
     """Whether ``name`` can be built without a download: no data needed, or files present."""
     needs = spec(name).needs_data

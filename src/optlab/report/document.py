@@ -19,7 +19,7 @@ import html
 import importlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -359,6 +359,7 @@ def write_report(
     *,
     title: str = "optlab benchmark",
     notes: Sequence[str] = (),
+    keys: Collection[str] | None = None,
 ) -> dict[str, Path | list[Path]]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` under ``out_dir``.
 
@@ -368,6 +369,8 @@ def write_report(
         out_dir: where to write (created if needed).
         title: the report's title.
         notes: lines shown near the top (e.g. problems the bench skipped and why).
+        keys: report only the run and tuning records with these keys (``optlab bench``
+            passes its own); None reports the whole store.
 
     Returns:
         ``{"markdown": path, "html": path, "figures": [paths]}``.
@@ -375,7 +378,7 @@ def write_report(
     Raises:
         ReportError: no store at ``store``, or ``out_dir`` is not a folder.
     """
-    view = load(store)
+    view = load(store, keys)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"report folder {out} exists and is not a folder")

@@ -7,15 +7,17 @@ the rest of the report never touches pandas' mixture of None and NaN.
 
 Only reported runs (``purpose == "report"``) become :class:`Run`; tuning trials are counted.
 Runs of one optimizer on one problem are grouped into one *series*; when the store holds
-runs of the same optimizer at several learning rates on a problem (two suites in one
-store), each learning rate is its own series, labelled ``"adam (lr=0.01)"``.
+runs of the same optimizer in several configurations on a problem (two suites in one
+store: another lr, budget, instance seed or fixed hyperparameters), each is its own series,
+labelled by what differs, e.g. ``"adam (lr=0.01)"``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,8 @@ class Run:
     curve: Mapping[str, Sequence[Any]]
     trajectory: Sequence[Sequence[float]] | None
     series: str = ""
+    budget: int | None = None
+    hyperparameters: str = ""  # the untuned hyperparameters besides lr, as sorted JSON
 
     @property
     def has_accuracy(self) -> bool:
@@ -192,7 +196,16 @@ def _row_runs(row: Mapping[str, Any]) -> Run:
         optimum=optional_float(row.get("optimum")),
         curve=curve if isinstance(curve, Mapping) else {},
         trajectory=trajectory if isinstance(trajectory, list) and trajectory else None,
+        budget=optional_int(row.get("budget")),
+        hyperparameters=_other_hyperparameters(row.get("hyperparameters")),
     )
+
+
+def _other_hyperparameters(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        return ""
+    others = {k: v for k, v in value.items() if k != "lr"}
+    return json.dumps(others, sort_keys=True) if others else ""
 
 
 def _trials(value: Any) -> tuple[tuple[float, float], ...]:
@@ -241,15 +254,33 @@ def _row_tuning(row: Mapping[str, Any]) -> TuningOutcome:
 
 
 def _label_series(runs: list[Run]) -> list[Run]:
-    lrs: dict[tuple[str, str], set[float | None]] = {}
+    """One series per distinct configuration besides the seeds: a store holding two
+    suites' runs of one optimizer (another lr, budget, instance or fixed hyperparameters)
+    shows them apart, labelled by what differs."""
+
+    def parts(run: Run) -> tuple[tuple[str, str], ...]:
+        return (
+            ("lr", short(run.lr)),
+            ("budget", str(run.budget)),
+            ("instance", str(run.seed[0])),
+            ("", run.hyperparameters),
+        )
+
+    variants: dict[tuple[str, str], set[tuple[tuple[str, str], ...]]] = {}
     for run in runs:
-        lrs.setdefault((run.problem, run.optimizer), set()).add(run.lr)
+        variants.setdefault((run.problem, run.optimizer), set()).add(parts(run))
     labelled = []
     for run in runs:
-        if len(lrs[(run.problem, run.optimizer)]) > 1:
-            label = f"{run.optimizer} (lr={short(run.lr)})"
-        else:
+        seen = variants[(run.problem, run.optimizer)]
+        if len(seen) == 1:
             label = run.optimizer
+        else:
+            differing = [
+                f"{name}={value}" if name else value
+                for index, (name, value) in enumerate(parts(run))
+                if len({variant[index] for variant in seen}) > 1
+            ]
+            label = f"{run.optimizer} ({', '.join(differing)})"
         labelled.append(replace(run, series=label))
     return labelled
 
@@ -270,17 +301,30 @@ def open_store(store: ResultsStore | str | os.PathLike[str]) -> ResultsStore:
     return ResultsStore(path)
 
 
-def load(store: ResultsStore | str | os.PathLike[str]) -> StoreView:
-    """Read the reported runs and tuning outcomes of ``store`` (see the module docstring)."""
+def load(
+    store: ResultsStore | str | os.PathLike[str], keys: Collection[str] | None = None
+) -> StoreView:
+    """Read the reported runs and tuning outcomes of ``store`` (see the module docstring).
+
+    ``keys``: only the run and tuning records with these keys (one bench's records in a
+    store shared with others); None reads everything.
+    """
     results = open_store(store)
+    wanted = None if keys is None else set(keys)
     runs, trials = [], 0
     for row in _records(results.runs_frame()):
+        if wanted is not None and row.get("key") not in wanted:
+            continue
         purpose = row.get("purpose")
         if purpose == "report" or _missing(purpose):
             runs.append(_row_runs(row))
         else:
             trials += 1
-    tuning = [_row_tuning(row) for row in _records(results.tuning_frame())]
+    tuning = [
+        _row_tuning(row)
+        for row in _records(results.tuning_frame())
+        if wanted is None or row.get("key") in wanted
+    ]
     tuning.sort(key=lambda t: (t.problem, t.optimizer))
     runs.sort(key=lambda r: (r.problem, r.optimizer, r.lr or 0.0, seed_order(r.seed)))
     return StoreView(

@@ -2,11 +2,13 @@
 
 ``train(instance, optimizer, config)`` runs until ``config.steps`` gradient evaluations are
 spent (an L-BFGS closure call is one evaluation, so every optimizer gets the same budget),
-evaluates the validation split every ``eval_every`` optimizer steps and at the end, stops
-early when the validation loss has not improved for ``patience`` evaluations (problems with
-data only; analytic objectives run their whole budget), and records a non-finite loss as a
-*diverged* run instead of raising. The test split is evaluated once, at the end, with the
-final parameters. Time is training time: evaluation is not counted in ``seconds``.
+evaluates the validation split each time another ``eval_every`` gradient evaluations are
+spent and at the end (the same checkpoints for every optimizer, L-BFGS included: its steps
+are capped at the evaluations left), stops early when the validation loss has not improved
+for ``patience`` evaluations (problems with data only; analytic objectives run their whole
+budget), and records a non-finite loss as a *diverged* run instead of raising. The test
+split is evaluated once, at the end, with the final parameters. Time is training time:
+evaluation is not counted in ``seconds``.
 
 Mini-batches: each epoch is a permutation of the training set drawn from a generator seeded
 with ``config.data_seed``, cut into ``instance.batch_size`` slices (the last one may be
@@ -35,7 +37,7 @@ class TrainConfig:
 
     Attributes:
         steps: budget in gradient evaluations (>= 1).
-        eval_every: evaluate the validation split every this many optimizer steps (>= 1).
+        eval_every: evaluate the validation split every this many gradient evaluations (>= 1).
         patience: early stopping after this many evaluations without a new best validation
             loss (problems with data only); None disables it.
         data_seed: seeds the order of mini-batches.
@@ -151,43 +153,89 @@ def train(
         loss.backward()
         return loss
 
-    best, since_best = math.inf, 0
-    steps, seconds = 0, 0.0
+    steps, seconds, next_evaluation = 0, 0.0, config.eval_every
     train_loss: torch.Tensor | float = math.nan
-    while evaluations < config.steps:
-        started = time.perf_counter()
-        if batches is not None:
-            batch = next(batches)
-        train_loss = optimizer.step(closure)
-        steps += 1
-        seconds += time.perf_counter() - started
-        if config.record_trajectory:
-            result.trajectory.append(_flat(parameters))
-        last = evaluations >= config.steps
-        if steps % config.eval_every and not last:
-            continue
-        value, accuracy = evaluate(instance, validation)
-        current_train = _as_float(train_loss)
-        _append(result, steps, evaluations, seconds, current_train, value, accuracy)
-        if not (math.isfinite(value) and math.isfinite(current_train)):
-            result.status = "diverged"
-            break
-        if value <= instance.target and result.steps_to_target is None:
-            result.steps_to_target = steps
-            result.evaluations_to_target = evaluations
-            result.seconds_to_target = seconds
-        if on_evaluation is not None:
-            on_evaluation(result)
-        if value < best:
-            best, since_best = value, 0
-        else:
-            since_best += 1
-            if data is not None and config.patience is not None and since_best >= config.patience:
-                result.stopped_early = True
+    limited = _EvaluationLimits(optimizer)
+    try:
+        while evaluations < config.steps:
+            limited.cap(min(config.steps, next_evaluation) - evaluations)
+            started = time.perf_counter()
+            if batches is not None:
+                batch = next(batches)
+            train_loss = optimizer.step(closure)
+            steps += 1
+            seconds += time.perf_counter() - started
+            if config.record_trajectory:
+                result.trajectory.append(_flat(parameters))
+            last = evaluations >= config.steps
+            if evaluations < next_evaluation and not last:
+                continue
+            next_evaluation = (evaluations // config.eval_every + 1) * config.eval_every
+            if _checkpoint(instance, validation, config, result, steps, evaluations, seconds,
+                           train_loss, on_evaluation):  # fmt: skip
                 break
+    finally:
+        limited.restore()
     result.steps, result.evaluations, result.seconds = steps, evaluations, seconds
     _summarise(instance, result)
     return result
+
+
+class _EvaluationLimits:
+    """Caps an L-BFGS-like optimizer's closure calls per step.
+
+    torch's L-BFGS makes up to ``max_eval`` closure calls (``max_iter`` iterations) in one
+    ``step``; capping both at the evaluations left before the next checkpoint keeps every
+    optimizer within the same budget and evaluated at the same checkpoints (its history
+    carries over from step to step). Groups without ``max_eval`` are left alone.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.groups = [g for g in optimizer.param_groups if "max_eval" in g and "max_iter" in g]
+        self.saved = [(g["max_eval"], g["max_iter"]) for g in self.groups]
+
+    def cap(self, remaining: int) -> None:
+        for group, (max_eval, max_iter) in zip(self.groups, self.saved, strict=True):
+            group["max_eval"] = min(max_eval, remaining)
+            group["max_iter"] = min(max_iter, remaining)
+
+    def restore(self) -> None:
+        for group, (max_eval, max_iter) in zip(self.groups, self.saved, strict=True):
+            group["max_eval"], group["max_iter"] = max_eval, max_iter
+
+
+def _checkpoint(
+    instance: ProblemInstance,
+    validation: Batch | None,
+    config: TrainConfig,
+    result: TrainResult,
+    steps: int,
+    evaluations: int,
+    seconds: float,
+    train_loss: torch.Tensor | float | None,
+    on_evaluation: Callable[[TrainResult], None] | None,
+) -> bool:
+    """Evaluate, record, and say whether training stops (divergence or early stopping)."""
+    value, accuracy = evaluate(instance, validation)
+    current_train = _as_float(train_loss)
+    _append(result, steps, evaluations, seconds, current_train, value, accuracy)
+    if not (math.isfinite(value) and math.isfinite(current_train)):
+        result.status = "diverged"
+        return True
+    if value <= instance.target and result.steps_to_target is None:
+        result.steps_to_target = steps
+        result.evaluations_to_target = evaluations
+        result.seconds_to_target = seconds
+    if on_evaluation is not None:
+        on_evaluation(result)
+    if instance.data is None or config.patience is None:
+        return False
+    losses = result.curve["val_loss"]
+    first_best = losses.index(min(losses))  # the first evaluation that reached the best
+    if len(losses) - 1 - first_best >= config.patience:
+        result.stopped_early = True
+        return True
+    return False
 
 
 def _as_float(loss: torch.Tensor | float | None) -> float:
