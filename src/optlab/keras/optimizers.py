@@ -166,7 +166,10 @@ class IMO(keras.optimizers.Optimizer):
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
         index = self._get_variable_index(variable)
-        prev, mass, velocity = self._prev_grads[index], self._masses[index], self._velocities[index]
+        prev, mass_variable, velocity = (
+            self._prev_grads[index], self._masses[index], self._velocities[index]
+        )  # fmt: skip
+        mass = ops.convert_to_tensor(mass_variable)  # ops.where needs tensors on JAX
         agreement = g * prev
         consistent = ops.greater(agreement, 0)
         heavier = mass * self.beta
@@ -174,7 +177,7 @@ class IMO(keras.optimizers.Optimizer):
             heavier = ops.where(ops.less(agreement, 0), heavier, mass)
         new_mass = ops.clip(ops.where(consistent, mass * self.alpha, heavier),
                             self.mass_min, self.mass_max)  # fmt: skip
-        self.assign(mass, new_mass)
+        self.assign(mass_variable, new_mass)
         force = g / (ops.sqrt(new_mass) + self.epsilon)
         new_velocity = self.momentum * velocity + (1 - self.momentum) * force
         self.assign(velocity, new_velocity)
@@ -262,7 +265,7 @@ class MAMGD(keras.optimizers.Optimizer):
             curvature_squared = ops.zeros_like(g)
         else:
             prev_param, prev_grad = self._prev_params[index], self._prev_grads[index]
-            gap = variable - prev_param + self.epsilon
+            gap = ops.convert_to_tensor(variable) - prev_param + self.epsilon
             usable = ops.logical_and(ops.not_equal(gap, 0), ops.greater(t, 1))
             secant = ops.where(usable, (g - prev_grad) / ops.where(usable, gap, 1), 0)
             curvature_squared = ops.square(secant)
