@@ -21,6 +21,7 @@ NOT_APPLICABLE = {
     ("lbfgs", "foreach"),
     ("lbfgs", "param_groups"),
     ("lbfgs", "nonfinite_gradients"),
+    ("lbfgs", "population"),
 }
 WITH_REFERENCE = {"adam", "scaled-adam", "imo", "mamgd"}
 
@@ -172,3 +173,25 @@ def test_kit_field_names_must_stand_as_words() -> None:
     subject = ContractSubject("vague", vague, {}, invalid=[("eps", -1.0)])
     with pytest.raises(ContractFailure, match="without naming 'eps'"):
         check_optimizer(subject, ["invalid_hyperparameters"])
+
+
+class _NormalisedSGD(torch.optim.SGD):
+    """Not elementwise: divides each gradient by its tensor's norm (a per-tensor reduction)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    param.add_(param.grad / param.grad.norm(), alpha=-group["lr"])
+        return loss
+
+
+def test_kit_catches_a_per_tensor_reduction_declared_elementwise() -> None:
+    subject = ContractSubject("normalised-sgd", _NormalisedSGD, {"lr": 0.1})
+    with pytest.raises(ContractFailure, match="stacked population differs"):
+        check_optimizer(subject, ["population"])

@@ -20,7 +20,9 @@ Like torch's own optimizer-info table (``torch/testing/_internal/common_optimize
 10. ``deepcopy_and_repr``.
 
 Plus ``nonfinite_gradients``: NaN/inf gradients propagate into the parameters (optlab's
-documented behaviour, as torch's), never silently skipped.
+documented behaviour, as torch's), never silently skipped; and ``population``: an
+elementwise optimizer over parameters stacked along a leading axis equals N separate
+optimizers (what the population trainer relies on).
 
 Use it on your own optimizer::
 
@@ -456,6 +458,28 @@ def check_deepcopy_and_repr(subject: ContractSubject) -> None:
         raise ContractFailure(f"repr does not name the class and lr: {text!r}")
 
 
+def check_population(subject: ContractSubject) -> None:
+    """Elementwise: one optimizer over parameters stacked along a leading population axis
+    equals N separate optimizers, one per member (float64, 10 steps, bit for bit)."""
+    if not subject.elementwise:
+        raise _Skip("not elementwise")
+    members = 4
+    separate = [_make_params(seed=10 + member) for member in range(members)]
+    stacked = [
+        torch.stack([params[index].detach() for params in separate]).requires_grad_(True)
+        for index in range(len(separate[0]))
+    ]
+    _run(subject.build(stacked), stacked, 10)  # the loss is a sum over members: separable
+    for params in separate:
+        _run(subject.build(params), params, 10)
+    for index, tensor in enumerate(stacked):
+        for member, params in enumerate(separate):
+            if not torch.equal(tensor[member].detach(), params[index].detach()):
+                raise ContractFailure(
+                    f"member {member} of a stacked population differs from its own optimizer"
+                )
+
+
 def check_nonfinite_gradients(subject: ContractSubject) -> None:
     """NaN/inf gradients propagate into the parameters (documented; never silently skipped)."""
     if not subject.elementwise:
@@ -485,6 +509,7 @@ CHECKS: dict[str, Callable[[ContractSubject], None]] = {
     "non_contiguous": check_non_contiguous,
     "deepcopy_and_repr": check_deepcopy_and_repr,
     "nonfinite_gradients": check_nonfinite_gradients,
+    "population": check_population,
 }
 
 
