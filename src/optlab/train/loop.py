@@ -91,7 +91,9 @@ class TrainResult:
         return asdict(self)
 
 
-def _batches(train: Batch, batch_size: int | None, seed: int) -> Iterator[Batch]:
+def minibatches(train: Batch, batch_size: int | None, seed: int) -> Iterator[Batch]:
+    """Endless mini-batches: a seeded permutation per epoch, cut into ``batch_size`` slices
+    (the whole set each time when ``batch_size`` is None)."""
     inputs, targets = train
     if batch_size is None or batch_size >= len(inputs):
         while True:
@@ -133,7 +135,7 @@ def train(
     """Train ``instance.model`` with ``optimizer`` (see the module docstring)."""
     model = instance.model
     data = instance.data
-    batches = _batches(data.train, instance.batch_size, config.data_seed) if data else None
+    batches = minibatches(data.train, instance.batch_size, config.data_seed) if data else None
     validation = data.validation if data else None
     result = TrainResult(
         curve={name: [] for name in CURVE_FIELDS},

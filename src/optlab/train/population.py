@@ -1,0 +1,229 @@
+"""Many models in one process: a stacked population and successive halving (in-process core).
+
+A :class:`Population` holds N copies of a problem's model, built from N init seeds, as ONE
+set of tensors stacked along a leading population axis (``torch.func.stack_module_state``).
+Its loss runs the problem's own loss for every member at once under ``torch.func.vmap`` of
+``torch.func.functional_call``, and ONE optimizer steps the stacked tensors: for an
+elementwise rule that is exactly N independent optimizers (the contract kit's
+``population`` check proves it for every elementwise registry entry; rules with per-tensor
+reductions, such as L-BFGS, are refused).
+
+:func:`successive_halving` trains all members for ``steps_per_round`` steps, evaluates each
+on the validation split, keeps the best ``ceil(N x reduce_factor)`` (lowest validation loss;
+a diverged member ranks last) by slicing the survivors out of the parameters AND the
+optimizer state, nothing restarted, and repeats while more than one member is left; the
+last one then trains for ``final_steps`` more steps.
+
+Members share each mini-batch (the same data order, seeded by ``data_seed``), so member i
+follows exactly the trajectory a lone model from init seed i would.
+
+Not here yet (see the population issue): per-member learning rates, the CLI, results-store
+records, seed-aware reporting and the Ray path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from optlab import optim
+from optlab.errors import OptlabError
+from optlab.problems.base import Batch, ProblemInstance
+from optlab.train.loop import EVAL_CHUNK, minibatches
+
+
+class PopulationError(OptlabError):
+    """Invalid population settings, or an optimizer that cannot be vectorised."""
+
+
+class _LossOf(torch.nn.Module):
+    """Wraps a problem's model and loss so that ``functional_call`` swaps every parameter the
+    loss touches (a penalty reading ``model.weight`` included)."""
+
+    def __init__(self, instance: ProblemInstance) -> None:
+        super().__init__()
+        self.model = instance.model
+        self._loss = instance.loss
+
+    def forward(self, batch: Batch | None) -> torch.Tensor:
+        return self._loss(self.model, batch)
+
+
+class Population:
+    """N models stacked along a leading axis (see the module docstring)."""
+
+    def __init__(self, instances: Sequence[ProblemInstance], seeds: Sequence[int]) -> None:
+        if len(instances) < 1:
+            raise PopulationError("a population needs at least 1 member")
+        if len(instances) != len(seeds):
+            raise PopulationError("one init seed per member is needed")
+        self.template = instances[0]
+        self.seeds = list(seeds)
+        params, buffers = stack_module_state([instance.model for instance in instances])
+        self.params = {f"model.{name}": tensor for name, tensor in params.items()}
+        self.buffers = {f"model.{name}": tensor for name, tensor in buffers.items()}
+        self._module = _LossOf(self.template)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def losses(self, batch: Batch | None) -> torch.Tensor:
+        """Each member's loss on ``batch`` (shape ``[N]``)."""
+
+        def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]):
+            return functional_call(self._module, (params, buffers), (batch,))
+
+        return vmap(one)(self.params, self.buffers)
+
+    @torch.no_grad()
+    def evaluate(self, split: Batch | None) -> torch.Tensor:
+        """Each member's mean loss on a split (None: the analytic objective)."""
+        if split is None:
+            return self.losses(None).detach()
+        inputs, targets = split
+        total = torch.zeros(len(self), dtype=torch.float64)
+        for start in range(0, len(inputs), EVAL_CHUNK):
+            chunk = (inputs[start : start + EVAL_CHUNK], targets[start : start + EVAL_CHUNK])
+            total += self.losses(chunk).double() * len(chunk[0])
+        return total / len(inputs)
+
+    def keep(self, members: Sequence[int], optimizer: torch.optim.Optimizer) -> None:
+        """Keep only ``members`` (indices into the current population), in the parameters
+        and in ``optimizer``'s state, which survivors carry over unchanged."""
+        index = torch.as_tensor(list(members), dtype=torch.long)
+        size = len(self)
+        replacements: dict[int, torch.Tensor] = {}
+        for name, old in list(self.params.items()):
+            new = old.detach()[index].clone().requires_grad_(True)
+            self.params[name] = new
+            replacements[id(old)] = new
+        for name, buffer in list(self.buffers.items()):
+            self.buffers[name] = buffer[index].clone()
+        new_state: dict[torch.Tensor, dict[str, Any]] = {}
+        for old, state in optimizer.state.items():
+            new = replacements.get(id(old))
+            if new is None:
+                continue
+            new_state[new] = {
+                key: value[index].clone()
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size
+                else value
+                for key, value in state.items()
+            }
+        for group in optimizer.param_groups:
+            group["params"] = [replacements.get(id(param), param) for param in group["params"]]
+        optimizer.state.clear()
+        optimizer.state.update(new_state)
+        self.seeds = [self.seeds[i] for i in members]
+
+
+@dataclass(frozen=True)
+class HalvingConfig:
+    """Successive halving: ``members`` models, keep ``ceil(n x reduce_factor)`` per round.
+
+    Attributes:
+        members: population size N (>= 1).
+        reduce_factor: fraction kept each round, in (0, 1).
+        steps_per_round: optimizer steps between eliminations (>= 1).
+        final_steps: steps the last survivor trains on afterwards (>= 0).
+        data_seed: seeds the shared mini-batch order.
+    """
+
+    members: int = 16
+    reduce_factor: float = 0.5
+    steps_per_round: int = 100
+    final_steps: int = 0
+    data_seed: int = 42
+
+    def __post_init__(self) -> None:
+        def integer(name: str, low: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise PopulationError(f"{name} must be an integer >= {low}, got {value!r}")
+
+        integer("members", 1)
+        integer("steps_per_round", 1)
+        integer("final_steps", 0)
+        factor = self.reduce_factor
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise PopulationError(f"reduce_factor must be in (0, 1), got {factor!r}")
+
+
+@dataclass
+class HalvingResult:
+    """What a halving run did: per round, who was alive, their validation losses, who stayed."""
+
+    rounds: list[dict[str, list[Any]]] = field(default_factory=list)
+    winner_seed: int | None = None
+    final_val_loss: float = math.nan
+
+
+def survivors(losses: torch.Tensor, reduce_factor: float) -> list[int]:
+    """Indices of the best ``ceil(n x reduce_factor)`` members (NaN ranks last), best first."""
+    count = max(1, math.ceil(len(losses) * reduce_factor))
+    ranked = torch.where(torch.isnan(losses), torch.inf, losses)
+    order = sorted(range(len(losses)), key=lambda i: (float(ranked[i]), i))
+    return order[:count]
+
+
+def _batches(instance: ProblemInstance, seed: int) -> Iterator[Batch | None]:
+    if instance.data is None:
+        while True:
+            yield None
+    yield from minibatches(instance.data.train, instance.batch_size, seed)
+
+
+def successive_halving(
+    build: Callable[[int], ProblemInstance],
+    init_seeds: Sequence[int],
+    optimizer: str,
+    hyperparameters: dict[str, Any],
+    config: HalvingConfig,
+    *,
+    on_round: Callable[[dict[str, list[Any]]], None] | None = None,
+) -> tuple[HalvingResult, Population]:
+    """Train a population from ``init_seeds`` and halve it until one member is left."""
+    if len(init_seeds) != config.members:
+        raise PopulationError(
+            f"members is {config.members} but {len(init_seeds)} init seeds were given"
+        )
+    entry = optim.spec(optimizer)
+    if not entry.elementwise or entry.requires_closure:
+        elementwise = ", ".join(n for n in optim.names() if optim.spec(n).elementwise)
+        raise PopulationError(
+            f"{optimizer} cannot be vectorised over a population (it is not elementwise); "
+            f"elementwise optimizers: {elementwise}"
+        )
+    population = Population([build(seed) for seed in init_seeds], init_seeds)
+    opt = optim.create(optimizer, list(population.params.values()), **hyperparameters)
+    batches = _batches(population.template, config.data_seed)
+    validation = population.template.data.validation if population.template.data else None
+    result = HalvingResult()
+
+    def train(steps: int) -> None:
+        for _ in range(steps):
+            batch = next(batches)
+            opt.zero_grad(set_to_none=True)
+            population.losses(batch).sum().backward()
+            opt.step()
+
+    while len(population) > 1:
+        train(config.steps_per_round)
+        losses = population.evaluate(validation)
+        record = {"seeds": list(population.seeds), "val_loss": losses.tolist()}
+        kept = survivors(losses, config.reduce_factor)
+        record["kept"] = [population.seeds[i] for i in kept]
+        result.rounds.append(record)
+        if on_round is not None:
+            on_round(record)
+        population.keep(kept, opt)
+    if config.final_steps:
+        train(config.final_steps)
+    result.winner_seed = population.seeds[0]
+    result.final_val_loss = float(population.evaluate(validation)[0])
+    return result, population

@@ -1,0 +1,122 @@
+"""Population core: stacked == separate, exact survivors, optimizer state carried over."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from optlab import problems
+from optlab.optim import create
+from optlab.problems import BuildContext
+from optlab.train.population import (
+    HalvingConfig,
+    Population,
+    PopulationError,
+    successive_halving,
+    survivors,
+)
+
+
+def _logistic(seed: int):
+    return problems.build("logistic", BuildContext(instance_seed=7, init_seed=seed))
+
+
+def _digits(seed: int):
+    return problems.build("digits-mlp", BuildContext(instance_seed=7, init_seed=seed))
+
+
+# Forward/backward through vmap rounds a matmul differently from a lone model (last bit);
+# on the same gradients the rules are bit for bit population-safe (contract "population").
+# MAMGD's secant (g - g_prev) / (theta - theta_prev) amplifies that last bit, so its float64
+# tolerance is wider; digits-mlp runs in float32.
+@pytest.mark.parametrize(("build", "optimizer", "lr", "rtol"), [
+    (_logistic, "imo", 0.05, 1e-10), (_logistic, "adam", 0.05, 1e-10),
+    (_logistic, "mamgd", 0.05, 1e-7), (_digits, "adam", 1e-3, 1e-5),
+])  # fmt: skip
+def test_a_population_equals_its_members_trained_alone(build, optimizer, lr, rtol) -> None:
+    seeds = [1, 2, 3]
+    population = Population([build(seed) for seed in seeds], seeds)
+    stacked = create(optimizer, list(population.params.values()), lr=lr)
+    template = population.template
+    batch = (template.data.train[0][:64], template.data.train[1][:64])
+    for _ in range(15):
+        stacked.zero_grad()
+        population.losses(batch).sum().backward()
+        stacked.step()
+    for member, seed in enumerate(seeds):
+        alone = build(seed)
+        opt = create(optimizer, alone.model.parameters(), lr=lr)
+        for _ in range(15):
+            opt.zero_grad()
+            alone.loss(alone.model, batch).backward()
+            opt.step()
+        for name, param in alone.model.named_parameters():
+            torch.testing.assert_close(
+                population.params[f"model.{name}"][member], param.detach(), rtol=rtol, atol=rtol
+            )
+
+
+def test_elimination_keeps_ceil_n_r_and_carries_the_optimizer_state() -> None:
+    seeds = list(range(5))
+    population = Population([_logistic(seed) for seed in seeds], seeds)
+    opt = create("adam", list(population.params.values()), lr=0.05)
+    batch = None if population.template.data is None else population.template.data.train
+    for _ in range(3):
+        opt.zero_grad()
+        population.losses(batch).sum().backward()
+        opt.step()
+    before = {
+        name: {k: v.clone() for k, v in opt.state[param].items()}
+        for name, param in population.params.items()
+    }
+    values = {name: p.detach().clone() for name, p in population.params.items()}
+    kept = survivors(population.evaluate(population.template.data.validation), 0.5)
+    assert len(kept) == math.ceil(5 * 0.5) == 3
+    population.keep(kept, opt)
+    assert population.seeds == [seeds[i] for i in kept]
+    for name, param in population.params.items():
+        assert torch.equal(param.detach(), values[name][kept])
+        state = opt.state[param]
+        assert torch.equal(state["exp_avg"], before[name]["exp_avg"][kept])
+        assert torch.equal(state["exp_avg_sq"], before[name]["exp_avg_sq"][kept])
+        assert torch.equal(state["step"], before[name]["step"])
+    opt.zero_grad()
+    population.losses(batch).sum().backward()
+    opt.step()  # keeps working on the sliced tensors
+
+
+def test_successive_halving_rounds_and_winner() -> None:
+    config = HalvingConfig(members=6, reduce_factor=0.5, steps_per_round=5, final_steps=5)
+    result, population = successive_halving(_logistic, list(range(6)), "imo", {"lr": 0.05}, config)
+    sizes = [len(r["seeds"]) for r in result.rounds]
+    assert sizes == [6, 3, 2]
+    assert [len(r["kept"]) for r in result.rounds] == [3, 2, 1]
+    assert len(population) == 1 and result.winner_seed == result.rounds[-1]["kept"][0]
+    assert math.isfinite(result.final_val_loss)
+
+
+def test_survivors_rank_nan_last_and_keep_at_least_one() -> None:
+    losses = torch.tensor([0.3, math.nan, 0.1, 0.2])
+    assert survivors(losses, 0.5) == [2, 3]
+    assert survivors(losses, 0.01) == [2]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"members": 0}, "members must be an integer >= 1"),
+        ({"reduce_factor": 1.0}, r"reduce_factor must be in \(0, 1\)"),
+        ({"reduce_factor": 0}, r"reduce_factor must be in \(0, 1\)"),
+        ({"steps_per_round": 0}, "steps_per_round"),
+    ],
+)
+def test_bad_settings_name_the_field(arguments: dict, message: str) -> None:
+    with pytest.raises(PopulationError, match=message):
+        HalvingConfig(**arguments)
+
+
+def test_lbfgs_is_refused_clearly() -> None:
+    with pytest.raises(PopulationError, match="lbfgs cannot be vectorised"):
+        successive_halving(_logistic, [1, 2], "lbfgs", {}, HalvingConfig(members=2))
