@@ -120,3 +120,39 @@ def test_bad_settings_name_the_field(arguments: dict, message: str) -> None:
 def test_lbfgs_is_refused_clearly() -> None:
     with pytest.raises(PopulationError, match="lbfgs cannot be vectorised"):
         successive_halving(_logistic, [1, 2], "lbfgs", {}, HalvingConfig(members=2))
+
+
+@pytest.mark.parametrize("optimizer", ["imo", "mamgd"])
+def test_per_member_learning_rates_equal_separate_optimizers(optimizer: str) -> None:
+    seeds, lrs = [1, 1, 1], [0.01, 0.05, 0.2]  # one init, a learning-rate sweep
+    population = Population([_logistic(seed) for seed in seeds], seeds)
+    stacked = create(
+        optimizer, list(population.params.values()), lr=torch.tensor(lrs, dtype=torch.float64)
+    )
+    batch = population.template.data.train
+    for _ in range(15):
+        stacked.zero_grad()
+        population.losses(batch).sum().backward()
+        stacked.step()
+    rtol = 1e-10 if optimizer == "imo" else 1e-7  # see the comment above the first test
+    for member, lr in enumerate(lrs):
+        alone = _logistic(seeds[member])
+        opt = create(optimizer, alone.model.parameters(), lr=lr)
+        for _ in range(15):
+            opt.zero_grad()
+            alone.loss(alone.model, batch).backward()
+            opt.step()
+        for name, param in alone.model.named_parameters():
+            torch.testing.assert_close(
+                population.params[f"model.{name}"][member], param.detach(), rtol=rtol, atol=rtol
+            )
+
+
+def test_per_member_learning_rates_are_validated() -> None:
+    param = torch.zeros(3, 2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"imo: lr must hold finite numbers >= 0"):
+        create("imo", [param], lr=torch.tensor([0.1, -0.1, 0.1]))
+    optimizer = create("imo", [param], lr=torch.tensor([0.1, 0.2]))
+    param.grad = torch.ones(3, 2)
+    with pytest.raises(ValueError, match="2 per-member learning rates need parameters stacked"):
+        optimizer.step()

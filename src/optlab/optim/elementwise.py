@@ -154,9 +154,9 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
     def _multi_tensor_rule(*args: Any, **kwargs: Any) -> None:
         raise NotImplementedError
 
-    def _effective_step_size(self, group: dict[str, Any], step: int) -> float:
+    def _effective_step_size(self, group: dict[str, Any], step: int) -> float | torch.Tensor:
         """The scalar that multiplies the update direction at ``step`` (telemetry)."""
-        return float(group["lr"])
+        return lr_as_float(group["lr"])
 
     def _telemetry_extras(
         self, group: dict[str, Any], params: list[torch.Tensor]
@@ -243,6 +243,8 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         return params, grads, states
 
     def _choose_path(self, group: dict[str, Any], params: list[torch.Tensor]) -> str:
+        if _has_members(group):  # per-member learning rates: the loop broadcasts them
+            return "loop"
         compiled, foreach = group["compiled"], group["foreach"]
         if compiled is None and foreach is None:
             on_cpu = all(param.device.type == "cpu" for param in params)
@@ -274,6 +276,9 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             if scalars is None:
                 scalars = scalars_by_step[step] = self._step_scalars(group, step)
             tensors = [param, grad, *(state[name] for name in self.state_names)]
+            if any(isinstance(s, torch.Tensor) for s in scalars):
+                rule(*tensors, *(_per_member(s, param) for s in scalars), **constants)
+                continue
             if compiled and all(t is None or t.is_contiguous() for t in tensors):
                 key = (step, param.dtype, param.device)
                 as_tensors = tensor_scalars.get(key)
@@ -352,13 +357,41 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         return {
             "group": float(index),
             "step": float(step),
-            "lr": float(group["lr"]),
-            "effective_step_size": self._effective_step_size(group, step),
+            "lr": _mean(group["lr"]),
+            "effective_step_size": _mean(self._effective_step_size(group, step)),
             "update_norm": math.sqrt(squared),
             **self._telemetry_extras(group, params),
         }
 
 
-def lr_as_float(lr: float | torch.Tensor) -> float:
-    """The learning rate of a group as a Python float (a Tensor lr is read once per step)."""
-    return float(lr) if not isinstance(lr, torch.Tensor) else float(lr.detach().cpu().item())
+def lr_as_float(lr: float | torch.Tensor) -> float | torch.Tensor:
+    """The learning rate of a group as a Python float (a one-element Tensor is read once
+    per step), or, for per-member learning rates (a 1-D tensor), a float64 CPU copy."""
+    if not isinstance(lr, torch.Tensor):
+        return float(lr)
+    if lr.numel() > 1:
+        return lr.detach().to("cpu", torch.float64)
+    return float(lr.detach().cpu().item())
+
+
+def _mean(value: float | torch.Tensor) -> float:
+    """A scalar for telemetry: per-member values are averaged."""
+    return float(value.double().mean()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _per_member(value: Any, param: torch.Tensor) -> Any:
+    """A per-member scalar (1-D tensor of N) shaped to broadcast over ``param``'s leading
+    population axis; anything else as it is."""
+    if not isinstance(value, torch.Tensor) or value.dim() == 0:
+        return value
+    if param.dim() == 0 or param.shape[0] != value.numel():
+        raise ValueError(
+            f"{value.numel()} per-member learning rates need parameters stacked along a "
+            f"leading axis of that size; got a parameter of shape {tuple(param.shape)}"
+        )
+    return value.to(param.device, param.dtype).reshape(-1, *([1] * (param.dim() - 1)))
+
+
+def _has_members(group: dict[str, Any]) -> bool:
+    lr = group["lr"]
+    return isinstance(lr, torch.Tensor) and lr.numel() > 1

@@ -70,6 +70,22 @@ def check_learning_rate(owner: str, value: Any) -> float:
     return check_real(owner, "lr", value, low=0.0, allow_tensor=True)
 
 
+def check_member_learning_rates(owner: str, value: Any) -> float | torch.Tensor:
+    """lr: as :func:`check_learning_rate`, or a 1-D floating tensor of per-member learning
+    rates (each finite and >= 0), one per slice along the leading population axis of the
+    parameters (optlab's elementwise rules only)."""
+    if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() > 1:
+        if not value.is_floating_point():
+            raise TypeError(
+                f"{owner}: lr as per-member learning rates must be a floating tensor, "
+                f"got dtype {value.dtype}"
+            )
+        if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
+            raise ValueError(f"{owner}: lr must hold finite numbers >= 0, got {value.tolist()!r}")
+        return value
+    return check_learning_rate(owner, value)
+
+
 def check_unit_interval(owner: str, field: str, value: Any) -> float:
     """A decay/momentum coefficient in [0, 1)."""
     return check_real(owner, field, value, low=0.0, high=1.0, high_inclusive=False)

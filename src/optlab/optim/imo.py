@@ -51,7 +51,7 @@ from torch.optim.optimizer import ParamsT
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
 from optlab.optim.hyperparameters import (
     check_choice,
-    check_learning_rate,
+    check_member_learning_rates,
     check_non_negative,
     check_positive,
     check_unit_interval,
@@ -194,7 +194,7 @@ class IMO(ElementwiseOptimizer):
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
-        check_learning_rate("IMO", hyperparameters["lr"])
+        check_member_learning_rates("IMO", hyperparameters["lr"])
         check_unit_interval("IMO", "momentum", hyperparameters["momentum"])
         check_positive("IMO", "alpha", hyperparameters["alpha"])
         check_positive("IMO", "beta", hyperparameters["beta"])

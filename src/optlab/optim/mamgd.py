@@ -56,7 +56,7 @@ from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
 from optlab.optim.hyperparameters import (
     check_betas,
     check_bool,
-    check_learning_rate,
+    check_member_learning_rates,
     check_non_negative,
 )
 
@@ -175,7 +175,7 @@ class MAMGD(ElementwiseOptimizer):
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
-        check_learning_rate("MAMGD", hyperparameters["lr"])
+        check_member_learning_rates("MAMGD", hyperparameters["lr"])
         check_betas("MAMGD", hyperparameters["betas"])
         check_non_negative("MAMGD", "k", hyperparameters["k"])
         check_non_negative("MAMGD", "eps", hyperparameters["eps"])

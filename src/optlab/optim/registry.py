@@ -32,6 +32,7 @@ from optlab.optim.hyperparameters import (
     check_bool,
     check_choice,
     check_learning_rate,
+    check_member_learning_rates,
     check_non_negative,
     check_optional_bool,
     check_positive,
@@ -53,6 +54,10 @@ class UnknownOptimizerError(ValueError):
 
 def _lr(owner: str, field_name: str, value: Any) -> float:
     return check_learning_rate(owner, value)
+
+
+def _member_lr(owner: str, field_name: str, value: Any) -> float | torch.Tensor:
+    return check_member_learning_rates(owner, value)
 
 
 def _betas(owner: str, field_name: str, value: Any) -> tuple[float, float]:
@@ -268,7 +273,7 @@ register(
         "imo",
         IMO,
         {
-            "lr": _lr,
+            "lr": _member_lr,
             "momentum": check_unit_interval,
             "alpha": check_positive,
             "beta": check_positive,
@@ -289,7 +294,7 @@ register(
         "mamgd",
         MAMGD,
         {
-            "lr": _lr,
+            "lr": _member_lr,
             "betas": _betas,
             "k": check_non_negative,
             "eps": check_non_negative,
