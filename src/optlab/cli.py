@@ -217,6 +217,113 @@ def train(
     )
 
 
+@app.command(name="multi-init")
+@_user_errors
+def multi_init(
+    problem: Annotated[str, typer.Option(help="problem name (optlab list)")],
+    optimizer: Annotated[str, typer.Option(help="an elementwise optimizer")] = "adam",
+    num_models: Annotated[int, typer.Option(help="initialisations trained at once")] = 16,
+    reduce_factor: Annotated[float, typer.Option(help="fraction kept per round")] = 0.5,
+    steps_per_round: Annotated[int, typer.Option(help="steps between eliminations")] = 100,
+    epochs: Annotated[float, typer.Option(help="epochs the survivor trains afterwards")] = 1.0,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default: torch's)")] = None,
+    seed: Annotated[int, typer.Option(help="first init seed (then seed+1, ...)")] = 42,
+    out: Annotated[Path, typer.Option(help="results store folder")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
+    download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
+) -> None:
+    """Train N initialisations at once and keep the best fraction each round (the seeds'
+    multi-initialisation framework), then train the survivor; stored under OUT/halving."""
+    from optlab import problems as problem_registry
+    from optlab.bench.store import ResultsStore, config_key
+    from optlab.train.population import HalvingConfig, successive_halving
+
+    if not 0 <= seed <= 2**63 - 1 - max(num_models, 0):
+        raise OptlabError(f"--seed must be in [0, 2**63 - 1 - N], got {seed}")
+    if not (epochs >= 0 and math.isfinite(epochs)):
+        raise OptlabError(f"--epochs must be >= 0, got {epochs}")
+    problem_registry.spec(problem)
+    context = problem_registry.BuildContext(data_dir=data_dir, download=download)
+    template = problem_registry.build(problem, context)  # fails early on missing data
+    rows = len(template.data.train[0]) if template.data else 1
+    per_epoch = math.ceil(rows / template.batch_size) if template.batch_size else 1
+    config = HalvingConfig(
+        members=num_models,
+        reduce_factor=reduce_factor,
+        steps_per_round=steps_per_round,
+        final_steps=round(epochs * per_epoch),
+        data_seed=seed,
+    )
+    hyperparameters = {} if lr is None else {"lr": lr}
+    seeds = list(range(seed, seed + num_models))
+    record_config = {
+        "problem": problem,
+        "optimizer": optimizer,
+        "hyperparameters": hyperparameters,
+        "members": num_models,
+        "reduce_factor": reduce_factor,
+        "steps_per_round": steps_per_round,
+        "final_steps": config.final_steps,
+        "init_seeds": seeds,
+        "data_seed": seed,
+        "instance_seed": context.instance_seed,
+        "data": problem_registry.data_fingerprint(problem, data_dir),
+    }
+    store = ResultsStore(out)
+    stored = store.get("halving", config_key(record_config))
+    if stored is None:
+
+        def build(init_seed: int) -> Any:
+            return problem_registry.build(
+                problem,
+                problem_registry.BuildContext(
+                    init_seed=init_seed, data_dir=data_dir, download=download
+                ),
+            )
+
+        with _progress() as progress:
+            task = progress.add_task(f"round 1: {num_models} models", total=None)
+
+            def show(record: dict[str, list[Any]]) -> None:
+                progress.update(
+                    task,
+                    description=f"kept {len(record['kept'])} of {len(record['seeds'])}",
+                    advance=1,
+                )
+
+            result, _ = successive_halving(
+                build, seeds, optimizer, hyperparameters, config, on_round=show
+            )
+        stored = store.put(
+            "halving",
+            record_config,
+            {
+                "rounds": result.rounds,
+                "winner_seed": result.winner_seed,
+                "final_val_loss": result.final_val_loss,
+                "test_loss": result.test_loss,
+            },
+        )
+    else:
+        console.print(f"already in {out}: reused")
+    table = Table(title=f"successive halving: {optimizer} on {problem}")
+    for column in ("round", "alive", "best val loss", "median val loss", "kept seeds"):
+        table.add_column(column, justify="right")
+    for number, record in enumerate(stored["result"]["rounds"], start=1):
+        losses = sorted(v for v in record["val_loss"] if v == v)
+        median = losses[len(losses) // 2] if losses else math.nan
+        table.add_row(
+            str(number), str(len(record["seeds"])), f"{min(losses, default=math.nan):.4g}",
+            f"{median:.4g}", ", ".join(map(str, record["kept"])),
+        )  # fmt: skip
+    console.print(table)
+    result = stored["result"]
+    console.print(
+        f"winner: init seed {result['winner_seed']}; validation loss "
+        f"{result['final_val_loss']:.4g}, test loss {result['test_loss']:.4g}"
+    )
+
+
 @app.command()
 @_user_errors
 def report(

@@ -105,3 +105,30 @@ def test_a_bench_reports_only_its_own_runs_in_a_shared_folder(tmp_path: Path) ->
     result = runner.invoke(app, ["report", str(out)])  # the whole folder: both, told apart
     report = (out / "report.md").read_text()
     assert "4 reported runs" in report and "sgd (budget=20)" in report
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--num-models", "0"], "members must be an integer >= 1"),
+        (["--reduce-factor", "1.5"], "reduce_factor must be in (0, 1)"),
+        (["--optimizer", "lbfgs"], "lbfgs cannot be vectorised"),
+        (["--optimizer", "adamax"], "unknown optimizer 'adamax'"),
+    ],
+)
+def test_multi_init_bad_input_exits_2(tmp_path: Path, arguments: list[str], message: str) -> None:
+    base = ["multi-init", "--problem", "logistic", "--out", str(tmp_path)]
+    result = runner.invoke(app, [*base, *arguments])
+    assert result.exit_code == 2, result.output
+    assert message in _error_line(result)
+
+
+def test_multi_init_stores_its_run_and_reuses_it(tmp_path: Path) -> None:
+    arguments = ["multi-init", "--problem", "logistic", "--num-models", "4", "--lr", "0.05",
+                 "--steps-per-round", "10", "--epochs", "1", "--out", str(tmp_path)]  # fmt: skip
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "winner: init seed" in result.output
+    assert len(list((tmp_path / "halving").glob("*.json"))) == 1
+    again = runner.invoke(app, arguments)
+    assert "reused" in again.output and again.output.count("winner") == 1

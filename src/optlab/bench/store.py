@@ -4,6 +4,7 @@ Layout under the store's root::
 
     runs/<key>.json      one record per completed training run (reported or tuning trial)
     tuning/<key>.json    one record per tuning outcome (the chosen lr and every trial)
+    halving/<key>.json   one record per completed multi-init run (successive halving)
 
 A record is ``{"schema", "kind", "key", "config", "result", "environment"}``; ``key`` is the
 SHA-256 of the canonical JSON of ``config``, so the same configuration always maps to the
@@ -40,8 +41,8 @@ from typing import Any, Literal
 from optlab.errors import OptlabError
 
 SCHEMA_VERSION = 1
-RecordKind = Literal["runs", "tuning"]
-KINDS: tuple[RecordKind, ...] = ("runs", "tuning")
+RecordKind = Literal["runs", "tuning", "halving"]
+KINDS: tuple[RecordKind, ...] = ("runs", "tuning", "halving")
 
 
 class StoreError(OptlabError):

@@ -161,6 +161,7 @@ class HalvingResult:
     rounds: list[dict[str, list[Any]]] = field(default_factory=list)
     winner_seed: int | None = None
     final_val_loss: float = math.nan
+    test_loss: float = math.nan
 
 
 def survivors(losses: torch.Tensor, reduce_factor: float) -> list[int]:
@@ -219,11 +220,13 @@ def successive_halving(
         kept = survivors(losses, config.reduce_factor)
         record["kept"] = [population.seeds[i] for i in kept]
         result.rounds.append(record)
+        population.keep(kept, opt)
         if on_round is not None:
             on_round(record)
-        population.keep(kept, opt)
     if config.final_steps:
         train(config.final_steps)
     result.winner_seed = population.seeds[0]
     result.final_val_loss = float(population.evaluate(validation)[0])
+    test = population.template.data.test if population.template.data else None
+    result.test_loss = float(population.evaluate(test)[0])
     return result, population
