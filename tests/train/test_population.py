@@ -156,3 +156,15 @@ def test_per_member_learning_rates_are_validated() -> None:
     param.grad = torch.ones(3, 2)
     with pytest.raises(ValueError, match="2 per-member learning rates need parameters stacked"):
         optimizer.step()
+
+
+def test_torch_baselines_take_per_member_lrs_through_their_twins() -> None:
+    from optlab.optim import twins
+    from optlab.train.population import population_optimizer
+
+    stacked = [torch.zeros(3, 2, requires_grad=True)]
+    lrs = torch.tensor([0.1, 0.2, 0.3])
+    assert isinstance(population_optimizer("adam", stacked, {"lr": lrs}), twins.Adam)
+    momentum = population_optimizer("momentum", stacked, {"lr": lrs})
+    assert isinstance(momentum, twins.SGD) and momentum.param_groups[0]["momentum"] == 0.9
+    assert isinstance(population_optimizer("adam", stacked, {"lr": 0.1}), torch.optim.Adam)

@@ -17,8 +17,11 @@ last one then trains for ``final_steps`` more steps.
 Members share each mini-batch (the same data order, seeded by ``data_seed``), so member i
 follows exactly the trajectory a lone model from init seed i would.
 
-Not here yet (see the population issue): per-member learning rates, the CLI, results-store
-records, seed-aware reporting and the Ray path.
+Per-member learning rates: pass ``lr`` as a 1-D tensor (one per member) to optlab's
+elementwise rules, or to torch's baselines through their twins (:func:`population_optimizer`).
+
+Not here yet (see the population issue): seed-aware reporting, the bench tuner on
+populations, a report section, and the Ray path.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from optlab import optim
 from optlab.errors import OptlabError
+from optlab.optim.twins import TWINS
 from optlab.problems.base import Batch, ProblemInstance
 from optlab.train.loop import EVAL_CHUNK, minibatches
 
@@ -172,6 +176,20 @@ def survivors(losses: torch.Tensor, reduce_factor: float) -> list[int]:
     return order[:count]
 
 
+def population_optimizer(
+    name: str, params: list[torch.Tensor], hyperparameters: dict[str, Any]
+) -> torch.optim.Optimizer:
+    """The registry optimizer ``name`` over stacked parameters; with per-member learning
+    rates (a 1-D ``lr`` tensor) torch's baselines become their elementwise twins
+    (``optlab.optim.twins``), which accept them."""
+    lr = hyperparameters.get("lr")
+    if isinstance(lr, torch.Tensor) and lr.numel() > 1 and name in TWINS:
+        twin, fixed = TWINS[name]
+        optim.spec(name).validate({k: v for k, v in hyperparameters.items() if k != "lr"})
+        return twin(params, **{**fixed, **hyperparameters})
+    return optim.create(name, params, **hyperparameters)
+
+
 def _batches(instance: ProblemInstance, seed: int) -> Iterator[Batch | None]:
     if instance.data is None:
         while True:
@@ -201,7 +219,7 @@ def successive_halving(
             f"elementwise optimizers: {elementwise}"
         )
     population = Population([build(seed) for seed in init_seeds], init_seeds)
-    opt = optim.create(optimizer, list(population.params.values()), **hyperparameters)
+    opt = population_optimizer(optimizer, list(population.params.values()), hyperparameters)
     batches = _batches(population.template, config.data_seed)
     validation = population.template.data.validation if population.template.data else None
     result = HalvingResult()
