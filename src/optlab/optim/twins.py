@@ -20,7 +20,9 @@ documents them (``torch.optim``), with :math:`\\eta` the lr and :math:`\\lambda`
   centered).
 
 Every per-step scalar that involves lr is passed to the rule as one value (so per-member lr
-tensors broadcast); bias corrections and decays stay Python floats.
+tensors broadcast); bias corrections and decays stay Python floats. The twins run the loop
+or ``foreach`` path (``compiled`` defaults to False: SGD's first-step branch is a Python
+condition, and for torch's own classes the fast CPU path is torch's ``fused=True``).
 """
 
 from __future__ import annotations
