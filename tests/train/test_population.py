@@ -168,3 +168,23 @@ def test_torch_baselines_take_per_member_lrs_through_their_twins() -> None:
     momentum = population_optimizer("momentum", stacked, {"lr": lrs})
     assert isinstance(momentum, twins.SGD) and momentum.param_groups[0]["momentum"] == 0.9
     assert isinstance(population_optimizer("adam", stacked, {"lr": 0.1}), torch.optim.Adam)
+
+
+def test_seed_study_measures_three_arms_per_repeat() -> None:
+    from optlab.train.population import seed_study, steps_to_target
+
+    config = HalvingConfig(members=4, reduce_factor=0.5, steps_per_round=5)
+    study = seed_study(_logistic, "adam", {"lr": 0.05}, config, steps=60, eval_every=10,
+                       repeats=2)  # fmt: skip
+    assert len(study.winner) == len(study.default) == len(study.median) == 2
+    assert study.winner_seeds[0] in range(1000, 1004)
+    assert study.winner_seeds[1] in range(1004, 1008)
+    for value in (*study.winner, *study.default, *study.median):
+        assert value == math.inf or (10 <= value <= 60 and value % 10 == 0)
+    summary = study.summary()
+    assert set(summary) >= {"winner_mean", "default_mean", "median_mean", "saving_vs_default_mean"}
+    # steps_to_target on its own: a member that starts at the optimum region reaches it
+    population = Population([_logistic(1)], [1])
+    opt = create("adam", list(population.params.values()), lr=0.05)
+    reached = steps_to_target(population, opt, 200, 10, 0)
+    assert reached[0] <= 200
