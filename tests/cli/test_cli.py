@@ -132,3 +132,9 @@ def test_multi_init_stores_its_run_and_reuses_it(tmp_path: Path) -> None:
     assert len(list((tmp_path / "halving").glob("*.json"))) == 1
     again = runner.invoke(app, arguments)
     assert "reused" in again.output and again.output.count("winner") == 1
+    report = runner.invoke(app, ["report", str(tmp_path)])
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "report.md").read_text()
+    assert "## Successive halving (multi-init)" in text and "| 1 | 4 |" in text
+    figures = list((tmp_path / "figures").glob("logistic-adam-halving-*.png"))
+    assert len(figures) == 1 and figures[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

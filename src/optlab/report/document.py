@@ -27,8 +27,9 @@ from matplotlib.figure import Figure
 
 from optlab.bench.store import ResultsStore
 from optlab.report import figures as plots
+from optlab.report import halving
 from optlab.report.formatting import MISSING, compact, short, slug, unique_names
-from optlab.report.frames import ReportError, Run, StoreView, TuningOutcome, load
+from optlab.report.frames import ReportError, Run, StoreView, TuningOutcome, load, open_store
 from optlab.report.landscape import Landscape
 from optlab.report.profile import performance_profile, profile_table, times_to_target
 from optlab.report.tables import (
@@ -379,6 +380,7 @@ def write_report(
         ReportError: no store at ``store``, or ``out_dir`` is not a folder.
     """
     view = load(store, keys)
+    halving_runs = halving.halving_records(open_store(store), keys)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"report folder {out} exists and is not a folder")
@@ -387,7 +389,7 @@ def write_report(
     palette = plots.Palette([*view.series, *(o.optimizer for o in view.tuning)])
     ctx = _Context(view=view, doc=doc, figures_dir=out / "figures", palette=palette)
     _header(doc, view, title, notes)
-    if not view.runs:
+    if not view.runs and not halving_runs:
         doc.heading(2, "No runs", "no-runs")
         doc.paragraph(
             "This store holds no reported runs yet"
@@ -398,12 +400,13 @@ def write_report(
             )
             + ": run a bench into it, then `optlab report` again."
         )
-    else:
+    elif view.runs:
         summaries = {p: summarise(view.runs_of(p), view.tuning_of(p)) for p in view.problems}
         _overview(ctx, summaries)
         _profiles(ctx)
         for problem in view.problems:
             _problem_section(ctx, problem, summaries[problem])
+    halving.write_section(doc, halving_runs, ctx.save)
     markdown = out / "report.md"
     page = out / "report.html"
     markdown.write_text(doc.as_markdown(), encoding="utf-8")
