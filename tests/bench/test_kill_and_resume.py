@@ -34,6 +34,30 @@ def _bench(out: Path, suite: Path) -> subprocess.Popen:
     )
 
 
+def _children(pid: int) -> list[int]:
+    listed = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    return [int(line) for line in listed.stdout.split()]
+
+
+def _assert_gone(pids: list[int], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _alive(pid)]
+        time.sleep(0.1)
+    assert not alive, f"orphaned processes still running: {alive}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(")")[-1].split()[0] == "Z")
+
+
 def _records(out: Path) -> dict[str, bytes]:
     runs = out / "runs"
     return {p.name: p.read_bytes() for p in runs.glob("*.json")} if runs.exists() else {}
@@ -52,8 +76,10 @@ def test_sigkill_then_rerun_completes_and_keeps_every_completed_run(
         if process.poll() is not None:
             pytest.fail(f"bench ended early: {process.stderr.read().decode()[-500:]}")
         time.sleep(0.01)
+    workers = _children(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    _assert_gone(workers)  # pool workers do not outlive a killed bench
     before = _records(out)
     assert kill_after <= len(before) < EXPECTED_RUNS
     rerun = _bench(out, suite)

@@ -147,6 +147,27 @@ def execute_and_store(store_root: str, config: RunConfig, data: DataOptions) -> 
 
 def _worker_init() -> None:
     torch.set_num_threads(1)
+    _exit_with_parent()
+
+
+def _exit_with_parent(interval: float = 0.5) -> None:
+    """A pool worker ends as soon as its parent is gone (e.g. ``kill -9`` of the bench).
+
+    Without this, ProcessPoolExecutor workers orphaned by a killed parent block forever on
+    their task queue (each holding a few hundred MB). A daemon thread polls the parent pid.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="optlab-exit-with-parent", daemon=True).start()
 
 
 @dataclass
