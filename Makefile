@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # torch and torchvision are pinned by range in pyproject.toml; pip's local cap (if any) applies.
-INSTALL_SPEC := -e ".[lab,keras,dev]"
+INSTALL_SPEC := -e ".[lab,keras,rl,ray,dev]"
 
 .PHONY: run test lint venv
 
