@@ -1,0 +1,224 @@
+"""optlab.optim.Learned and its policy files: plain torch, no RL library needed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from rl_policies import descent_policy
+
+from optlab import optim
+from optlab.optim.learned import (
+    CoordinatewiseNet,
+    Learned,
+    LearnedPolicy,
+    PolicyConfig,
+    PolicyFileError,
+    coordinate_features,
+    file_digest,
+    load_policy,
+    save_policy,
+)
+from optlab.testing import CHECKS, check_optimizer, subject_from_registry
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    return save_policy(descent_policy(), tmp_path / "descent.pt")
+
+
+def _quadratic_closure(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]):
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = sum(((p - 1.0) ** 2).sum() for p in params)
+        loss.backward()
+        return loss
+
+    return closure
+
+
+@pytest.mark.parametrize("coordinates", [1, 7, 300])
+def test_network_runs_on_any_number_of_coordinates(coordinates: int) -> None:
+    policy = LearnedPolicy.fresh(PolicyConfig(history_len=5, hidden=8), seed=3)
+    obs = torch.rand(2, coordinates, policy.config.features) * 2 - 1
+    assert policy.net.mean(obs).shape == (2, coordinates)
+    assert policy.net.value(obs).shape == (2, 1)
+    # coordinate-wise: a coordinate's action depends on its own row (and not on N)
+    alone = policy.net.mean(obs[:, :1])
+    assert torch.allclose(alone, policy.net.mean(obs)[:, :1], atol=1e-6)
+
+
+def test_network_rejects_wrong_feature_count() -> None:
+    policy = LearnedPolicy.fresh(PolicyConfig(history_len=5))
+    with pytest.raises(ValueError, match="16 features"):
+        policy.net.mean(torch.zeros(3, 10))
+
+
+def test_features_are_scaled_and_shared() -> None:
+    grads = torch.tensor([[0.0, 2.0], [1.0, -4.0], [3.0, 1.0]], dtype=torch.float64)
+    actions = torch.tensor([[0.0, 0.0], [0.5, -1.0], [1.0, 0.25]], dtype=torch.float64)
+    objectives = torch.tensor([5.0, 3.0, 2.0], dtype=torch.float64)
+    features = coordinate_features([(grads, actions, objectives)], action_clip=1.0)
+    assert features.shape == (2, 10) and features.dtype == torch.float32
+    assert torch.allclose(features[0, :3], torch.tensor([0.0, 1 / 3, 1.0]))
+    assert torch.allclose(features[1, :3], torch.tensor([0.5, -1.0, 0.25]))
+    # delta f_k = f_now - f_k = (-3, -1, 0) scaled by 3, the same for both coordinates
+    assert torch.allclose(features[:, 3:6], torch.tensor([[-1.0, -1 / 3, 0.0]] * 2))
+    assert torch.allclose(features[:, 6:9], actions.T.float())
+    # relative size: s = (3, 4); r = log10(s / 3.5) / 3
+    expected = torch.log10(torch.tensor([3.0, 4.0]) / 3.5) / 3
+    assert torch.allclose(features[:, 9], expected, atol=1e-6)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    policy = LearnedPolicy.fresh(PolicyConfig(history_len=3, hidden=5, lr=0.02), seed=1)
+    path = save_policy(policy, tmp_path / "p.pt")
+    loaded = load_policy(path)
+    assert loaded.config == policy.config
+    obs = torch.rand(4, policy.config.features)
+    assert torch.equal(loaded.net.mean(obs), policy.net.mean(obs))
+
+
+def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(PolicyFileError, match="does not exist"):
+        load_policy(tmp_path / "nope.pt")
+
+
+def test_corrupt_file_is_one_clear_line(tmp_path: Path, policy_file: Path) -> None:
+    data = policy_file.read_bytes()
+    policy_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PolicyFileError, match="not readable") as caught:
+        load_policy(policy_file)
+    assert "\n" not in str(caught.value)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("not a policy")
+    with pytest.raises(PolicyFileError, match="not readable"):
+        load_policy(garbage)
+
+
+def test_other_torch_files_and_versions_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(PolicyFileError, match="not an optlab learned-policy file"):
+        load_policy(path)
+    policy = descent_policy()
+    save_policy(policy, path)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, path)
+    with pytest.raises(PolicyFileError, match="version 99"):
+        load_policy(path)
+
+
+def test_weights_that_do_not_fit_the_config_are_rejected(tmp_path: Path) -> None:
+    path = save_policy(descent_policy(hidden=4), tmp_path / "p.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["hidden"] = 8
+    torch.save(payload, path)
+    with pytest.raises(PolicyFileError, match=r"hidden 8.*needs"):
+        load_policy(path)
+    payload["config"] = {"history_len": 4}
+    torch.save(payload, path)
+    with pytest.raises(PolicyFileError, match="config must have the keys"):
+        load_policy(path)
+
+
+def test_learned_lowers_a_loss_and_needs_a_closure() -> None:
+    params = [torch.full((3, 2), 4.0, requires_grad=True)]
+    optimizer = Learned(params, descent_policy(lr=0.1))
+    closure = _quadratic_closure(optimizer, params)
+    first = float(optimizer.step(closure).detach())
+    for _ in range(30):
+        last = float(optimizer.step(closure).detach())
+    assert last < 0.1 * first
+    with pytest.raises(RuntimeError, match="needs a closure"):
+        optimizer.step()
+
+
+def test_state_dict_round_trip_continues_identically() -> None:
+    torch.manual_seed(1)
+    start = [torch.randn(4, 3, dtype=torch.float64), torch.randn(5, dtype=torch.float64)]
+    params = [p.clone().requires_grad_(True) for p in start]
+    optimizer = Learned(params, descent_policy())
+    for _ in range(6):
+        optimizer.step(_quadratic_closure(optimizer, params))
+    saved = copy.deepcopy(optimizer.state_dict())
+    assert set(saved["state"][0]) == {
+        "step",
+        "grad_history",
+        "action_history",
+        "objective_history",
+    }
+    resumed_params = [p.detach().clone().requires_grad_(True) for p in params]
+    resumed = Learned(resumed_params, descent_policy())
+    resumed.load_state_dict(saved)
+    for _ in range(5):
+        optimizer.step(_quadratic_closure(optimizer, params))
+        resumed.step(_quadratic_closure(resumed, resumed_params))
+    for a, b in zip(params, resumed_params, strict=True):
+        assert torch.equal(a, b)
+    # a fresh optimizer (empty history) would not continue the same way
+    fresh_params = [p.detach().clone().requires_grad_(True) for p in params]
+    fresh = Learned(fresh_params, descent_policy())
+    fresh.step(_quadratic_closure(fresh, fresh_params))
+    optimizer.step(_quadratic_closure(optimizer, params))
+    assert not all(torch.equal(a, b) for a, b in zip(params, fresh_params, strict=True))
+
+
+def test_registry_creates_learned_from_a_path(policy_file: Path) -> None:
+    params = [torch.zeros(3, requires_grad=True)]
+    optimizer = optim.create(f"learned:{policy_file}", params, lr=0.01)
+    assert isinstance(optimizer, Learned)
+    assert optimizer.param_groups[0]["lr"] == 0.01
+    default = optim.create(f"learned:{policy_file}", [torch.zeros(3, requires_grad=True)])
+    assert default.param_groups[0]["lr"] == 0.05  # the policy's own step scale
+    entry = optim.spec(f"learned:{policy_file}")
+    assert entry.requires_closure and not entry.elementwise
+    assert f"learned:{policy_file}" not in optim.names()
+    assert optim.create(
+        f"learned:{policy_file}",
+        [torch.zeros(1, requires_grad=True)],
+        sha256=file_digest(policy_file),
+    )
+
+
+def test_registry_errors_name_the_problem(tmp_path: Path, policy_file: Path) -> None:
+    with pytest.raises(optim.UnknownOptimizerError, match="needs a policy file path"):
+        optim.spec("learned:")
+    with pytest.raises(PolicyFileError, match="does not exist"):
+        optim.create(f"learned:{tmp_path / 'missing.pt'}", [torch.zeros(1, requires_grad=True)])
+    with pytest.raises(ValueError, match="lr"):
+        optim.create(f"learned:{policy_file}", [torch.zeros(1, requires_grad=True)], lr=-1.0)
+    with pytest.raises(PolicyFileError, match="not the one asked for"):
+        optim.create(
+            f"learned:{policy_file}", [torch.zeros(1, requires_grad=True)], sha256="0" * 64
+        )
+    with pytest.raises(TypeError, match="policy must be"):
+        Learned([torch.zeros(1, requires_grad=True)], policy=3)  # type: ignore[arg-type]
+
+
+NOT_APPLICABLE = {"reference", "foreach", "converges", "population", "nonfinite_gradients"}
+
+
+def test_learned_meets_the_contract(policy_file: Path) -> None:
+    subject = subject_from_registry(f"learned:{policy_file}", lr=0.05)
+    ran = check_optimizer(subject)
+    assert set(ran) == set(CHECKS) - NOT_APPLICABLE
+
+
+def test_float32_policy_drives_float64_and_net_parameters() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
+    x, y = torch.randn(32, 5), torch.randn(32, 1)
+    optimizer = Learned(net.parameters(), descent_policy(lr=0.01))
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(x), y)
+        loss.backward()
+        return loss
+
+    losses = [float(optimizer.step(closure).detach()) for _ in range(40)]
+    assert losses[-1] < losses[0]
+    assert isinstance(CoordinatewiseNet(PolicyConfig()), torch.nn.Module)
