@@ -20,9 +20,14 @@ Like torch's own optimizer-info table (``torch/testing/_internal/common_optimize
 10. ``deepcopy_and_repr``.
 
 Plus ``nonfinite_gradients``: NaN/inf gradients propagate into the parameters (optlab's
-documented behaviour, as torch's), never silently skipped; and ``population``: an
+documented behaviour, as torch's), never silently skipped; ``population``: an
 elementwise optimizer over parameters stacked along a leading axis equals N separate
-optimizers (what the population trainer relies on).
+optimizers (what the population trainer relies on); ``flat_layout``: on parameters placed
+in one buffer by :func:`optlab.optim.flat.flatten_parameters` an elementwise optimizer
+gives the numbers of the per-tensor path (float64, bit for bit), and a state dict saved on
+either layout continues identically on the other; ``compiled``: where the optimizer has a
+``compiled`` flag, its compiled step equals the eager one within float rounding
+(1e-12 relative in float64), per tensor and on the flat layout.
 
 Use it on your own optimizer::
 
@@ -81,6 +86,7 @@ class ContractSubject:
         elementwise: per-coordinate rule (per-group results are independent).
         supports_sparse, supports_foreach, foreach_bitwise, requires_closure,
         supports_param_groups: capabilities (see :class:`optlab.optim.OptimizerSpec`).
+        supports_compiled: takes ``compiled=True/False`` (optlab's elementwise rules).
         reference: its NumPy reference rule, if any.
         invalid: ``(field, value)`` pairs that the factory must reject naming ``field``.
         group_variation: a non-lr hyperparameter and a value for it (e.g.
@@ -102,6 +108,7 @@ class ContractSubject:
     group_variation: Mapping[str, Any] = field(default_factory=dict)
     quadratic: ConvergenceBudget | None = None
     rosenbrock: ConvergenceBudget | None = None
+    supports_compiled: bool = False
 
     def build(self, params: Any, **overrides: Any) -> torch.optim.Optimizer:
         """The optimizer with the subject's hyperparameters, updated by ``overrides``."""
@@ -494,6 +501,66 @@ def check_nonfinite_gradients(subject: ContractSubject) -> None:
         raise ContractFailure("a NaN gradient leaked into other coordinates")
 
 
+def _flat_copy(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    from optlab.optim.flat import flatten_parameters
+
+    copies = _clone(params)
+    flatten_parameters(copies)
+    return copies
+
+
+def check_flat_layout(subject: ContractSubject) -> None:
+    """Elementwise: on a flat layout (parameters and gradients views of one buffer), 20
+    float64 steps equal the per-tensor path bit for bit, the gradients that ``zero_grad()``
+    replaces each step are re-bound (never a stale buffer), and a state dict saved on
+    either layout continues identically on the other."""
+    if not subject.elementwise:
+        raise _Skip("not elementwise")
+    plain = _make_params(seed=3)
+    flat = _flat_copy(plain)
+    plain_optimizer, flat_optimizer = subject.build(plain), subject.build(flat)
+    _run(plain_optimizer, plain, 10)
+    _run(flat_optimizer, flat, 10)
+    if not _params_equal(plain, flat):
+        raise ContractFailure("the flat layout's parameters differ from the per-tensor path")
+    problem = _states_equal(plain_optimizer, flat_optimizer, bitwise=True, rtol=0.0)
+    if problem:
+        raise ContractFailure(f"flat layout: {problem} from the per-tensor path")
+    # cross-load: flat state into per-tensor params and back, then 10 more steps each
+    to_plain, to_flat = _clone(flat), _flat_copy(plain)
+    resumed_plain, resumed_flat = subject.build(to_plain), subject.build(to_flat)
+    resumed_plain.load_state_dict(copy.deepcopy(flat_optimizer.state_dict()))
+    resumed_flat.load_state_dict(copy.deepcopy(plain_optimizer.state_dict()))
+    for optimizer, params in (
+        (plain_optimizer, plain),
+        (flat_optimizer, flat),
+        (resumed_plain, to_plain),
+        (resumed_flat, to_flat),
+    ):
+        _run(optimizer, params, 10)
+    for label, params in (("flat", flat), ("flat->per-tensor", to_plain), ("->flat", to_flat)):
+        if not _params_equal(plain, params):
+            raise ContractFailure(f"{label}: continued differently after load_state_dict")
+
+
+def check_compiled(subject: ContractSubject) -> None:
+    """``compiled=True`` equals ``compiled=False`` within float rounding (float64,
+    1e-12 relative, 10 steps), on separate tensors and on a flat layout."""
+    if not subject.supports_compiled:
+        raise _Skip("no compiled flag")
+    eager_params = _make_params(seed=4)
+    eager = subject.build(eager_params, compiled=False)
+    _run(eager, eager_params, 10)
+    for label, params in (
+        ("per tensor", _make_params(seed=4)),
+        ("flat", _flat_copy(_make_params(seed=4))),
+    ):
+        _run(subject.build(params, compiled=True), params, 10)
+        for a, b in zip(eager_params, params, strict=True):
+            if not torch.allclose(a, b, rtol=1e-12, atol=1e-14):
+                raise ContractFailure(f"compiled ({label}) parameters differ from eager")
+
+
 CHECKS: dict[str, Callable[[ContractSubject], None]] = {
     "reference": check_reference,
     "foreach": check_foreach,
@@ -510,6 +577,8 @@ CHECKS: dict[str, Callable[[ContractSubject], None]] = {
     "deepcopy_and_repr": check_deepcopy_and_repr,
     "nonfinite_gradients": check_nonfinite_gradients,
     "population": check_population,
+    "flat_layout": check_flat_layout,
+    "compiled": check_compiled,
 }
 
 
@@ -648,6 +717,7 @@ def subject_from_registry(name: str, **hyperparameters: Any) -> ContractSubject:
         group_variation=_GROUP_VARIATION.get(name, {}),
         quadratic=quadratic,
         rosenbrock=rosenbrock,
+        supports_compiled="compiled" in entry.hyperparameters,
     )
 
 
