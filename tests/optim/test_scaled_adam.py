@@ -33,12 +33,29 @@ def test_scale_one_is_torch_adam_bit_for_bit() -> None:
     assert all(torch.equal(a, b) for a, b in zip(adam, scaled, strict=True))
 
 
+@pytest.mark.parametrize("fused", [None, False, True])
 @pytest.mark.parametrize("scale", [0.25, 1.1, 4.0])
-def test_identity_adam_with_lr_and_eps_over_sqrt_scale(scale: float) -> None:
+def test_identity_adam_with_lr_and_eps_over_sqrt_scale(scale: float, fused: bool | None) -> None:
+    """Bit for bit against torch's Adam on the same path (default on CPU: fused)."""
     root = math.sqrt(scale)
-    adam = _trajectory(lambda p: torch.optim.Adam(p, lr=0.01 / root, eps=1e-3 / root))
-    scaled = _trajectory(lambda p: ScaledAdam(p, lr=0.01, eps=1e-3, scale=scale))
+    adam = _trajectory(
+        lambda p: torch.optim.Adam(p, lr=0.01 / root, eps=1e-3 / root, fused=fused is not False)
+    )
+    scaled = _trajectory(lambda p: ScaledAdam(p, lr=0.01, eps=1e-3, scale=scale, fused=fused))
     assert all(torch.equal(a, b) for a, b in zip(adam, scaled, strict=True))
+
+
+def test_default_cpu_path_is_torch_fused_and_fused_false_is_torch_default() -> None:
+    param = torch.zeros(3, requires_grad=True)
+    param.grad = torch.ones(3)
+    default, loop = ScaledAdam([param]), ScaledAdam([param], fused=False)
+    default.step()
+    loop.step()
+    assert default.param_groups[0]["fused"] is True
+    assert not loop.param_groups[0]["fused"]
+    explicit_foreach = ScaledAdam([param], foreach=True)
+    explicit_foreach.step()
+    assert not explicit_foreach.param_groups[0]["fused"]
 
 
 def test_torch_adam_equals_reference_adam_equals_scaled_reference_at_scale_one() -> None:

@@ -28,6 +28,12 @@ for Stochastic Optimization", ICLR 2015.
 
 State per parameter: as Adam (``step``, ``exp_avg``, ``exp_avg_sq``; ``max_exp_avg_sq``
 with amsgrad); 28 bytes moved per float32 parameter and step.
+
+Default path: where ``foreach`` and ``fused`` are both left as ``None`` and every parameter
+of a group is a floating-point CPU tensor, the group runs torch's ``fused=True`` CPU kernel
+(decided at the first step, so parameters may move to a device before it): on CPU that is
+torch's fastest Adam, about twice as fast as its default per-tensor loop. Elsewhere torch's
+own default applies (``foreach`` on CUDA). ``fused=False`` forces torch's default choice.
 """
 
 from __future__ import annotations
@@ -46,6 +52,23 @@ from optlab.optim.hyperparameters import (
     check_optional_bool,
     check_positive,
 )
+
+
+def _fused_pays(group: dict) -> bool:  # type: ignore[type-arg]
+    """torch's fused CPU Adam applies: every parameter a floating-point CPU tensor, and no
+    option that torch's fused kernel refuses."""
+    params = group["params"]
+    return (
+        bool(params)
+        and not group.get("differentiable", False)
+        and not group.get("capturable", False)
+        and not isinstance(group["lr"], torch.Tensor)
+        and all(
+            param.device.type == "cpu"
+            and param.dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+            for param in params
+        )
+    )
 
 
 def _adam_step_without_hooks() -> Callable[..., object]:
@@ -142,6 +165,9 @@ class ScaledAdam(torch.optim.Adam):
             with torch.enable_grad():
                 loss = closure()
         saved = [(group["lr"], group["eps"]) for group in self.param_groups]
+        for group in self.param_groups:
+            if group["fused"] is None and group["foreach"] is None:
+                group["fused"] = _fused_pays(group) or None
         try:
             for group in self.param_groups:
                 root = math.sqrt(group["scale"])
