@@ -17,6 +17,13 @@ Every run is written to the store the moment it completes; anything already stor
 skipped, so a killed bench re-run completes the suite keeping all completed runs.
 Runs go in-process (``workers=1``) or to a process pool (``workers>1``, one torch thread
 each); the grid sampler's trials are independent and go to the pool too.
+
+Grids as populations (:mod:`optlab.bench.population_tuning`): with the grid sampler, the
+trials of an optimizer that can be vectorised (every elementwise one; not L-BFGS) train as
+ONE population, one member per learning rate, where ``[tuning] population`` says it pays
+(``auto``: models up to 60,000 parameters). Each member is stored as the trial it stands for
+(same key, same result fields, ``path = "population"``), so the tuning record is the same
+either way; its ``path`` field says which path produced the trials.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +42,7 @@ from optlab import optim, problems
 from optlab.bench.store import ResultsStore, config_key
 from optlab.bench.suite import Suite
 from optlab.errors import OptlabError
-from optlab.problems.base import BuildContext
+from optlab.problems.base import BuildContext, ProblemInstance
 from optlab.train.loop import TrainConfig, train
 
 Progress = Callable[[str, int, int], None]
@@ -112,7 +119,8 @@ def execute(config: RunConfig, data: DataOptions = DataOptions()) -> dict[str, A
         torch.set_num_threads(threads)
 
 
-def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
+def _build(config: RunConfig, data: DataOptions) -> ProblemInstance:
+    """The problem instance of ``config``, initialised from its init seed."""
     torch.manual_seed(config.init_seed)
     context = BuildContext(
         instance_seed=config.instance_seed,
@@ -120,7 +128,11 @@ def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
         data_dir=Path(data.data_dir) if data.data_dir else None,
         download=data.download,
     )
-    instance = problems.build(config.problem, context)
+    return problems.build(config.problem, context)
+
+
+def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
+    instance = _build(config, data)
     parameters = instance.model.parameters()
     optimizer = optim.create(config.optimizer, parameters, **config.hyperparameters)
     trajectory = instance.plot_bounds is not None and config.purpose == "report"
@@ -143,6 +155,77 @@ def execute_and_store(store_root: str, config: RunConfig, data: DataOptions) -> 
     if not store.has("runs", config.key):
         store.put("runs", config.as_dict(), execute(config, data))
     return config.key
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The grid trials of one problem x optimizer pair: one task, trained as a population
+    where ``population`` (a :data:`~optlab.bench.suite.POPULATION_MODES` value) says it
+    pays, else point by point."""
+
+    configs: tuple[RunConfig, ...]
+    population: str = "auto"
+
+
+def execute_population(configs: list[RunConfig], data: DataOptions, mode: str) -> list[dict] | None:
+    """The results of ``configs`` (grid trials differing only in lr) trained as one
+    population, or None where ``mode`` says it does not pay or the optimizer cannot be
+    vectorised (then they run point by point)."""
+    from optlab.bench import population_tuning
+
+    first = configs[0]
+    fixed = {k: v for k, v in first.hyperparameters.items() if k != "lr"}
+    for config in configs:
+        others = {k: v for k, v in config.hyperparameters.items() if k != "lr"}
+        if replace(config, hyperparameters=others) != replace(first, hyperparameters=fixed):
+            raise ValueError("a population's trials must differ only in their lr")
+    if (
+        mode == "off"
+        or len(configs) < 2
+        or first.purpose != "tune"
+        or not population_tuning.can_vectorise(first.optimizer, fixed)
+    ):
+        return None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(RUN_THREADS)
+    try:
+        instance = _build(first, data)
+        if not population_tuning.pays(mode, instance):
+            return None
+        train_config = TrainConfig(
+            steps=first.steps,
+            eval_every=first.eval_every,
+            patience=first.patience,
+            data_seed=first.data_seed,
+        )
+        lrs = [float(config.hyperparameters["lr"]) for config in configs]
+        return population_tuning.train_lr_sweep(instance, first.optimizer, fixed, lrs, train_config)
+    except OptlabError:
+        raise
+    except Exception as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise RunError(
+            f"population of {first.problem} / {first.optimizer} {fixed} "
+            f"lrs {[c.hyperparameters['lr'] for c in configs]} "
+            f"(seed {first.init_seed}) failed: {type(error).__name__}: {text}"
+        ) from error
+    finally:
+        torch.set_num_threads(threads)
+
+
+def execute_grid_and_store(store_root: str, grid: Grid, data: DataOptions) -> int:
+    """Run the trials of ``grid`` not stored yet (as a population where it pays), store
+    each; return how many ran (pool-friendly)."""
+    store = ResultsStore(store_root)
+    todo = [config for config in grid.configs if not store.has("runs", config.key)]
+    results = execute_population(todo, data, grid.population) if todo else None
+    if results is None:
+        for config in todo:
+            execute_and_store(store_root, config, data)
+    else:
+        for config, result in zip(todo, results, strict=True):
+            store.put("runs", config.as_dict(), result)
+    return len(todo)
 
 
 def _worker_init() -> None:
@@ -199,32 +282,45 @@ class _Executor:
             )
 
     def run(
-        self, configs: Iterable[RunConfig], outcome: SuiteOutcome, progress: Progress, stage: str
+        self,
+        tasks: Iterable[RunConfig | Grid],
+        outcome: SuiteOutcome,
+        progress: Progress,
+        stage: str,
     ) -> None:
-        todo, configs = [], list(configs)
-        for config in configs:
-            if self.store.has("runs", config.key):
-                outcome.reused += 1
-            else:
-                todo.append(config)
-        done = len(configs) - len(todo)
-        progress(stage, done, len(configs))
+        """Run every task's configs not stored yet (a :class:`Grid` as one task)."""
+        todo: list[tuple[RunConfig | Grid, int]] = []
+        total = done = 0
+        for task in tasks:
+            configs = task.configs if isinstance(task, Grid) else (task,)
+            missing = sum(not self.store.has("runs", config.key) for config in configs)
+            total += len(configs)
+            done += len(configs) - missing
+            outcome.reused += len(configs) - missing
+            if missing:
+                todo.append((task, missing))
+        progress(stage, done, total)
+        root = str(self.store.root)
+
+        def call(task: RunConfig | Grid) -> Any:
+            if isinstance(task, Grid):
+                return execute_grid_and_store, root, task, self.data
+            return execute_and_store, root, task, self.data
+
         if self.pool is None:
-            for config in todo:
-                execute_and_store(str(self.store.root), config, self.data)
-                outcome.ran += 1
-                done += 1
-                progress(stage, done, len(configs))
+            for task, missing in todo:
+                function, *args = call(task)
+                function(*args)
+                outcome.ran += missing
+                done += missing
+                progress(stage, done, total)
             return
-        futures = [
-            self.pool.submit(execute_and_store, str(self.store.root), config, self.data)
-            for config in todo
-        ]
+        futures = {self.pool.submit(*call(task)): missing for task, missing in todo}
         for future in as_completed(futures):
             future.result()
-            outcome.ran += 1
-            done += 1
-            progress(stage, done, len(configs))
+            outcome.ran += futures[future]
+            done += futures[future]
+            progress(stage, done, total)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -269,11 +365,15 @@ def _tuning_config(
     }
 
 
-def _trial_value(store: ResultsStore, config: RunConfig) -> float:
+def _trial_record(store: ResultsStore, config: RunConfig) -> dict[str, Any]:
     record = store.get("runs", config.key)
     if record is None:
         raise RuntimeError(f"tuning trial {config.key} missing from the store")
-    result = record["result"]
+    return record
+
+
+def _trial_value(store: ResultsStore, config: RunConfig) -> float:
+    result = _trial_record(store, config)["result"]
     value = result.get("final_val_loss", math.nan)
     return math.inf if result["status"] != "ok" or not math.isfinite(value) else float(value)
 
@@ -304,7 +404,10 @@ def tune(
     """The tuned lr of ``optimizer`` on ``problem`` (from the store when already tuned).
 
     With the grid sampler, :func:`run_suite` has already run the trials (all pairs at once);
-    with TPE the trials run here one after another, as Optuna asks for them.
+    with TPE the trials run here one after another, as Optuna asks for them. The tuning
+    record holds ``best_lr``, ``best_value``, ``all_diverged``, every trial's ``lr`` and
+    ``value``, and ``path``: ``"population"`` or ``"sequential"`` (how its trials were
+    trained; ``"mixed"`` when a resumed sweep used both). Its key does not depend on the path.
     """
     import optuna
 
@@ -342,6 +445,7 @@ def tune(
             study.tell(trial, _trial_value(store, run))
             runs.append(run)
     outcome.keys.extend(run.key for run in runs)
+    paths = {_trial_record(store, run)["result"].get("path", "sequential") for run in runs}
     values = [(t.value, t.params["lr"]) for t in study.trials]
     finite = [(v, lr) for v, lr in values if math.isfinite(v)]
     # Ties (e.g. several lrs reaching an analytic minimum exactly) go to the smaller lr.
@@ -354,9 +458,27 @@ def tune(
             "best_value": best_value,
             "all_diverged": not finite,
             "trials": [{"lr": lr, "value": v} for v, lr in sorted(values, key=lambda x: x[1])],
+            "path": paths.pop() if len(paths) == 1 else "mixed",
         },
     )
     return best_lr
+
+
+def _grid_tasks(grids: Iterable[Grid]) -> list[RunConfig | Grid]:
+    """Grids that may train as populations stay whole; the others (L-BFGS, mode ``off``,
+    a twin refusing a fixed hyperparameter) become one task per trial, so a pool spreads
+    them. A whole grid still runs point by point if its model is too big for ``auto``."""
+    from optlab.bench import population_tuning
+
+    tasks: list[RunConfig | Grid] = []
+    for grid in grids:
+        first = grid.configs[0]
+        fixed = {k: v for k, v in first.hyperparameters.items() if k != "lr"}
+        if grid.population != "off" and population_tuning.can_vectorise(first.optimizer, fixed):
+            tasks.append(grid)
+        else:
+            tasks.extend(grid.configs)
+    return tasks
 
 
 def _grid_trials(
@@ -391,16 +513,19 @@ def run_suite(
         if suite.tuning.enabled and suite.tuning.sampler == "grid":
             # The grid's trials are known in advance: run those of every pair in one batch,
             # so a pool stays busy instead of waiting at the end of each pair's trials.
-            trials = [
-                trial
+            # Each pair's grid is one task: a population where it pays, else its trials.
+            grids = [
+                Grid(
+                    tuple(_grid_trials(suite, problem, optimizer, fingerprint)),
+                    suite.tuning.population,
+                )
                 for problem, fingerprint in fingerprints.items()
                 for optimizer in suite.optimizers
                 if not store.has(
                     "tuning", config_key(_tuning_config(suite, problem, optimizer, fingerprint))
                 )
-                for trial in _grid_trials(suite, problem, optimizer, fingerprint)
             ]
-            executor.run(trials, outcome, progress, "tuning runs")
+            executor.run(_grid_tasks(grids), outcome, progress, "tuning runs")
         report_runs = []
         for problem, fingerprint in fingerprints.items():
             spec = problems.spec(problem)

@@ -3,7 +3,7 @@
 Layout under the store's root::
 
     runs/<key>.json      one record per completed training run (reported or tuning trial)
-    tuning/<key>.json    one record per tuning outcome (the chosen lr and every trial)
+    tuning/<key>.json    one record per tuning outcome (the chosen lr, every trial, the path)
     halving/<key>.json   one record per completed multi-init run (successive halving)
 
 A record is ``{"schema", "kind", "key", "config", "result", "environment"}``; ``key`` is the

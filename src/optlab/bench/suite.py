@@ -13,6 +13,7 @@ A :class:`Suite` is a frozen dataclass, validated when built; it can be written 
     lr_range = [1e-4, 1.0]        # log-uniform range
     sampler = "grid"              # "grid": the same log-spaced points for all; "tpe": Optuna TPE
     seed = 1042                   # init/data-order seed of the tuning runs (kept apart)
+    population = "auto"           # grid as one population: "auto" (small models), "on", "off"
 
     [steps]                       # budget overrides (gradient evaluations), per problem
     rosenbrock-2d = 500
@@ -41,6 +42,9 @@ from optlab import optim, problems
 from optlab.errors import OptlabError
 
 MIN_TUNING_TRIALS = 6
+POPULATION_MODES = ("auto", "on", "off")
+"""``[tuning] population``: where a grid trains as one population
+(:mod:`optlab.bench.population_tuning` says when ``auto`` does)."""
 
 
 class SuiteError(OptlabError):
@@ -56,6 +60,7 @@ class Tuning:
     lr_range: tuple[float, float] = (1e-4, 1.0)
     sampler: str = "grid"
     seed: int = 1042
+    population: str = "auto"  # how the grid runs (not part of any key: see population_tuning)
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -76,6 +81,11 @@ class Tuning:
         if self.sampler not in ("grid", "tpe"):
             raise SuiteError(f"tuning.sampler must be 'grid' or 'tpe', got {self.sampler!r}")
         _seed("tuning.seed", self.seed)
+        if self.population not in POPULATION_MODES:
+            raise SuiteError(
+                f"tuning.population must be one of {', '.join(map(repr, POPULATION_MODES))}, "
+                f"got {self.population!r}"
+            )
 
     def grid(self) -> list[float]:
         """The log-spaced learning rates of the grid sampler: low and high exactly, the
@@ -239,7 +249,7 @@ def builtin_suites() -> dict[str, Suite]:
 
 SUITE_KEYS = {"name", "problems", "optimizers", "seeds", "instance_seed", "tuning", "steps",
               "hyperparameters", "lrs"}  # fmt: skip
-TUNING_KEYS = {"enabled", "trials", "lr_range", "sampler", "seed"}
+TUNING_KEYS = {"enabled", "trials", "lr_range", "sampler", "seed", "population"}
 
 
 def suite_from_mapping(data: Mapping[str, Any], default_name: str = "custom") -> Suite:

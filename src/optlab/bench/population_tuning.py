@@ -1,0 +1,271 @@
+"""Population tuning: a learning-rate grid trained at once, one member per grid point.
+
+The bench's grid tuner (:mod:`optlab.bench.runner`) trains ``tuning.trials`` learning rates
+of one optimizer on one problem. With an elementwise optimizer those trials can run as ONE
+population (:class:`optlab.train.population.Population`): every member starts from the same
+parameters (the tuning init seed), sees the same mini-batches (the tuning data-order seed,
+exactly the order a lone trial draws) and differs only in its learning rate, a 1-D ``lr``
+tensor along the population axis. :func:`train_lr_sweep` replays :func:`optlab.train.loop.train`
+for every member: the same budget in gradient evaluations, the same validation checkpoints
+(every ``eval_every`` evaluations and at the end), the same early stopping (patience) and
+divergence rule, a member that stops leaving the population (sliced out of the parameters and
+the optimizer state) and its test split read once, with its final parameters. Each member's
+result is the dict a lone trial returns, plus ``path = "population"`` and ``population``
+(its size); it is stored under the lone trial's key, so either path reuses the other's
+records. Validation and test losses are computed member by member with the lone trial's own
+:func:`optlab.train.loop.evaluate`; only the training steps are vectorised, so the numbers
+agree with the point-by-point path to float rounding (the stacked forward/backward rounds a
+matmul differently in the last bit; analytic and convex problems run in float64). ``seconds``
+of a member is its share of the population's training time (each step's time divided by the
+members alive in it).
+
+Which optimizers: those :func:`optlab.train.population.population_optimizer` can build with
+a per-member ``lr`` (optlab's elementwise rules, torch's baselines through their twins;
+``scaled-adam`` through its identity ScaledAdam(lr, eps, s) = Adam(lr/sqrt(s), eps/sqrt(s))
+on Adam's twin) with the suite's fixed hyperparameters. L-BFGS (not elementwise, one
+closure call per evaluation), or a fixed hyperparameter a twin does not take (``fused``,
+``amsgrad``, RMSprop's ``momentum``...), runs the same grid point by point.
+
+Where it pays (``[tuning] population = "auto"``, the default; :func:`pays`): the grid runs
+as a population when the optimizer can be vectorised, at least 2 of its trials are still to
+run, and the model has at most :data:`AUTO_MAX_PARAMETERS` parameters: every analytic and
+convex problem, ``digits-mlp`` and ``mnist-5k`` (784-64-10) of the quick suite, where a
+6-point grid trained at once took 1.2x to 5x less time than its 6 trials one after another
+(one torch thread each, ``benchmarks/tuning_population.py``); larger models (the standard and
+full suites' nets) train point by point, unmeasured here. ``population = "on"`` vectorises
+whatever can be, ``"off"`` never. The choice never changes a record's key: the same tuning
+record results either way, its ``path`` field saying which path produced its trials
+(``"population"``, ``"sequential"``, or ``"mixed"`` when a resumed sweep combined both).
+
+Agreement: both paths run the same configuration, but not the same float operations, so
+their numbers agree to rounding, not bit for bit; where a trajectory is chaotic the rounding
+grows: float32 nets at large learning rates (digits-mlp, Adam at lr 1: val losses 2.08 vs
+2.37 after 400 steps) and MAMGD, whose secant curvature (g - g_prev) / (theta - theta_prev)
+amplifies the last bit even in float64. Stable trials (analytic and convex problems in
+float64, and nets at moderate learning rates) agree to about 1e-7 relative or better.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from optlab import optim
+from optlab.bench.suite import POPULATION_MODES
+from optlab.errors import OptlabError
+from optlab.problems.base import ProblemInstance
+from optlab.train.loop import CURVE_FIELDS, TrainConfig, TrainResult, evaluate, minibatches
+from optlab.train.population import Population, population_optimizer
+
+AUTO_MAX_PARAMETERS = 60_000
+"""``auto`` trains a grid as a population when the model has at most this many parameters:
+the largest model measured to gain (``mnist-5k``, 784-64-10, has 50,890; ``digits-mlp``
+4,810; analytic and convex problems at most a few dozen)."""
+
+
+class PopulationTuningError(OptlabError):
+    """A grid cannot be trained as a population (use the point-by-point path)."""
+
+
+def parameter_count(instance: ProblemInstance) -> int:
+    """Trainable parameters of one model of ``instance``."""
+    return sum(p.numel() for p in instance.model.parameters() if p.requires_grad)
+
+
+def pays(mode: str, instance: ProblemInstance) -> bool:
+    """Whether ``mode`` trains this problem's grid as a population (the optimizer aside)."""
+    if mode not in POPULATION_MODES:
+        raise PopulationTuningError(
+            f"tuning.population must be one of {', '.join(POPULATION_MODES)}, got {mode!r}"
+        )
+    if mode == "off":
+        return False
+    return mode == "on" or parameter_count(instance) <= AUTO_MAX_PARAMETERS
+
+
+def sweep_optimizer(
+    name: str,
+    params: list[torch.Tensor],
+    hyperparameters: dict[str, Any],
+    lrs: torch.Tensor,
+) -> torch.optim.Optimizer:
+    """The registry optimizer ``name`` over stacked ``params`` with per-member learning rates
+    ``lrs`` (1-D, one per member); :class:`PopulationTuningError` when it cannot take them."""
+    entry = optim.spec(name)
+    if not entry.elementwise or entry.requires_closure:
+        raise PopulationTuningError(f"{name} is not elementwise: its grid runs point by point")
+    if len(lrs) < 2:
+        raise PopulationTuningError(f"a learning-rate population needs >= 2 lrs, got {len(lrs)}")
+    fixed = dict(hyperparameters)
+    fixed.pop("lr", None)
+    try:
+        if name == "scaled-adam":  # ScaledAdam(lr, eps, s) = Adam(lr / sqrt(s), eps / sqrt(s))
+            optim.spec(name).validate(fixed)
+            root = math.sqrt(fixed.pop("scale", 1.1))
+            eps = fixed.pop("eps", 1e-8) / root
+            return population_optimizer("adam", params, {**fixed, "eps": eps, "lr": lrs / root})
+        return population_optimizer(name, params, {**fixed, "lr": lrs})
+    except (TypeError, ValueError) as error:
+        raise PopulationTuningError(
+            f"{name} with {fixed} cannot take per-member learning rates: {error}"
+        ) from error
+
+
+def can_vectorise(name: str, hyperparameters: dict[str, Any]) -> bool:
+    """Whether :func:`sweep_optimizer` builds ``name`` with these fixed hyperparameters (tried
+    on a 2-member dummy parameter)."""
+    dummy = [torch.zeros(2, 1, dtype=torch.float64, requires_grad=True)]
+    try:
+        sweep_optimizer(name, dummy, hyperparameters, torch.tensor([1e-3, 1e-2]))
+    except PopulationTuningError:
+        return False
+    return True
+
+
+def _load_member(instance: ProblemInstance, population: Population, position: int) -> None:
+    """Copy member ``position``'s parameters and buffers into ``instance.model``."""
+    with torch.no_grad():
+        for name, param in instance.model.named_parameters():
+            param.copy_(population.params[f"model.{name}"][position])
+        for name, buffer in instance.model.named_buffers():
+            stacked = population.buffers.get(f"model.{name}")
+            if stacked is not None:
+                buffer.copy_(stacked[position])
+
+
+def train_lr_sweep(
+    instance: ProblemInstance,
+    optimizer: str,
+    hyperparameters: dict[str, Any],
+    lrs: Sequence[float],
+    config: TrainConfig,
+) -> list[dict[str, Any]]:
+    """Train one member per lr from ``instance``'s parameters, each as
+    :func:`optlab.train.loop.train` would train it alone (module docstring); return one
+    result dict per lr, in the order of ``lrs``."""
+    count = len(lrs)
+    if config.record_trajectory:
+        raise PopulationTuningError("a learning-rate population records no trajectories")
+    population = Population([instance] * count, list(range(count)))
+    opt = sweep_optimizer(
+        optimizer,
+        list(population.params.values()),
+        hyperparameters,
+        torch.tensor([float(lr) for lr in lrs], dtype=torch.float64),
+    )
+    data = instance.data
+    batches = minibatches(data.train, instance.batch_size, config.data_seed) if data else None
+    validation = data.validation if data else None
+    results = [TrainResult(curve={name: [] for name in CURVE_FIELDS}) for _ in range(count)]
+    seconds = [0.0] * count
+    steps, next_evaluation = 0, config.eval_every
+    while steps < config.steps and len(population):
+        batch = next(batches) if batches is not None else None
+        started = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        losses = population.losses(batch)
+        losses.sum().backward()
+        opt.step()
+        share = (time.perf_counter() - started) / len(population)
+        steps += 1
+        for member in population.seeds:
+            seconds[member] += share
+        last = steps >= config.steps
+        if steps < next_evaluation and not last:
+            continue
+        next_evaluation = (steps // config.eval_every + 1) * config.eval_every
+        train_losses = losses.detach().tolist()
+        stopped = []
+        for position, member in enumerate(population.seeds):
+            _load_member(instance, population, position)
+            result = results[member]
+            done = _checkpoint(
+                instance, validation, config, result, steps, seconds[member],
+                train_losses[position],
+            )  # fmt: skip
+            if done or last:
+                result.steps = result.evaluations = steps
+                result.seconds = seconds[member]
+                _summarise(instance, result)
+                stopped.append(position)
+        if stopped:
+            kept = [p for p in range(len(population)) if p not in stopped]
+            if kept:
+                _keep(population, opt, kept)
+            else:
+                break
+    return [
+        {
+            **result.as_dict(),
+            "target": instance.target,
+            "optimum": instance.optimum,
+            "path": "population",
+            "population": count,
+        }
+        for result in results
+    ]
+
+
+def _keep(population: Population, opt: torch.optim.Optimizer, kept: list[int]) -> None:
+    """Slice the members at ``kept`` out of the population, its optimizer state and the
+    per-member learning rates."""
+    population.keep(kept, opt)
+    index = torch.as_tensor(kept, dtype=torch.long)
+    for group in opt.param_groups:
+        for name in ("lr", "eps"):
+            value = group.get(name)
+            if isinstance(value, torch.Tensor) and value.dim() == 1:
+                group[name] = value[index].clone()
+
+
+def _checkpoint(
+    instance: ProblemInstance,
+    validation: Any,
+    config: TrainConfig,
+    result: TrainResult,
+    steps: int,
+    seconds: float,
+    train_loss: float,
+) -> bool:
+    """The lone trainer's checkpoint for one member (model loaded): record, and say whether
+    it stops (divergence or early stopping). Mirrors ``optlab.train.loop._checkpoint``."""
+    value, accuracy = evaluate(instance, validation)
+    curve = result.curve
+    for name, item in zip(
+        CURVE_FIELDS, (steps, steps, seconds, train_loss, value, accuracy), strict=True
+    ):
+        curve[name].append(item)
+    if not (math.isfinite(value) and math.isfinite(train_loss)):
+        result.status = "diverged"
+        return True
+    if value <= instance.target and result.steps_to_target is None:
+        result.steps_to_target = result.evaluations_to_target = steps
+        result.seconds_to_target = seconds
+    if instance.data is None or config.patience is None:
+        return False
+    losses = curve["val_loss"]
+    if len(losses) - 1 - losses.index(min(losses)) >= config.patience:
+        result.stopped_early = True
+        return True
+    return False
+
+
+def _summarise(instance: ProblemInstance, result: TrainResult) -> None:
+    """Final/best values, and the test split read once (model loaded; ok runs only).
+    Mirrors ``optlab.train.loop._summarise``."""
+    losses = [v for v in result.curve["val_loss"] if v is not None]
+    if losses:
+        result.final_val_loss = losses[-1]
+        finite = [v for v in losses if math.isfinite(v)]
+        result.best_val_loss = min(finite) if finite else math.nan
+    accuracies = [a for a in result.curve["val_accuracy"] if a is not None]
+    if accuracies:
+        result.final_val_accuracy = accuracies[-1]
+        result.best_val_accuracy = max(accuracies)
+    if result.status == "ok":
+        test = instance.data.test if instance.data else None
+        result.test_loss, result.test_accuracy = evaluate(instance, test)
