@@ -225,3 +225,54 @@ def test_flat_compiled_step_matches_eager_and_never_recompiles_under_a_scheduler
 
 def test_flat_module_exports() -> None:
     assert set(flat.__all__) >= {"flatten_parameters", "FlatLayout", "flat_span"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["imo", "mamgd", "adam"])
+def test_cuda_flat_compiled_step_matches_per_tensor_eager(name: str) -> None:
+    factories = {
+        "imo": lambda params, **kw: IMO(params, lr=0.05, **kw),
+        "mamgd": lambda params, **kw: MAMGD(params, lr=0.05, **kw),
+        "adam": lambda params, **kw: twins.Adam(params, lr=0.01, **kw),
+    }
+    plain, flattened = _model(torch.float32).cuda(), _model(torch.float32).cuda()
+    flattened.load_state_dict(plain.state_dict())
+    layout = flatten_parameters(flattened)
+    assert layout.buffers[0].params.is_cuda
+    plain_opt = factories[name](plain.parameters(), compiled=False, foreach=False)
+    flat_opt = factories[name](flattened.parameters(), compiled=True)
+    inputs, targets = (t.float().cuda() for t in _data())
+    for model, optimizer in ((plain, plain_opt), (flattened, flat_opt)):
+        for _ in range(10):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(inputs), targets).backward()
+            optimizer.step()
+    assert flat_opt._flat_cache
+    for a, b in zip(plain.parameters(), flattened.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+TWIN_FACTORIES = {
+    "sgd-momentum": lambda params, **kw: twins.SGD(params, lr=0.05, momentum=0.9, **kw),
+    "adam": lambda params, **kw: twins.Adam(params, lr=0.01, **kw),
+    "adamw": lambda params, **kw: twins.AdamW(params, lr=0.01, **kw),
+    "adagrad": lambda params, **kw: twins.Adagrad(params, lr=0.05, **kw),
+    "rmsprop": lambda params, **kw: twins.RMSprop(params, lr=0.01, **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(TWIN_FACTORIES))
+def test_twins_compile_on_the_flat_layout_without_falling_back(name: str) -> None:
+    import warnings
+
+    plain, flattened = _model(), _model()
+    flatten_parameters(flattened)
+    plain_opt = TWIN_FACTORIES[name](plain.parameters(), compiled=False)
+    flat_opt = TWIN_FACTORIES[name](flattened.parameters(), compiled=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the compile-failure fallback warns
+        _train(plain, plain_opt, 6)
+        _train(flattened, flat_opt, 6)
+    assert flat_opt._flat_cache
+    for a, b in zip(plain.parameters(), flattened.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

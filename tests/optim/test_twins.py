@@ -49,7 +49,9 @@ def test_twin_equals_torch_over_100_float64_steps(name, twin, original, hp, fore
 )
 def test_twins_meet_the_contract(name, twin, original, hp, check) -> None:
     invalid = [("lr", -1.0), ("lr", float("nan")), ("weight_decay", -1.0)]
-    subject = ContractSubject(f"twin-{name}", twin, hp, supports_foreach=True, invalid=invalid)
+    subject = ContractSubject(
+        f"twin-{name}", twin, hp, supports_foreach=True, supports_compiled=True, invalid=invalid
+    )
     assert run_check(subject, check)  # every listed check applies to a twin, and passes
 
 

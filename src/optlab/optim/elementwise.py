@@ -326,9 +326,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if compiled:
             param = tensors[0]
             dtype = torch.promote_types(param.dtype, torch.float32)
-            as_tensors = tuple(
-                torch.tensor(value, dtype=dtype, device=param.device) for value in scalars
-            )
+            as_tensors = tuple(_scalar_input(value, dtype, param.device) for value in scalars)
             if self._run_compiled(rule, tensors, as_tensors, constants):
                 return
         rule(*tensors, *scalars, **constants)
@@ -377,7 +375,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                     # at least float32, so bf16/fp16 steps do not round the betas or lr
                     dtype = torch.promote_types(param.dtype, torch.float32)
                     as_tensors = tensor_scalars[key] = tuple(
-                        torch.tensor(value, dtype=dtype, device=param.device) for value in scalars
+                        _scalar_input(value, dtype, param.device) for value in scalars
                     )
                 flat = [None if t is None else t.view(-1) for t in tensors]
                 if self._run_compiled(rule, flat, as_tensors, constants):
@@ -501,6 +499,14 @@ def lr_as_float(lr: float | torch.Tensor) -> float | torch.Tensor:
     if lr.numel() > 1:
         return lr.detach().to("cpu", torch.float64)
     return float(lr.detach().cpu().item())
+
+
+def _scalar_input(value: Any, dtype: torch.dtype, device: torch.device) -> Any:
+    """A per-step scalar as the compiled step takes it: a 0-dim tensor (so a new value does
+    not recompile), except a Python bool (a branch, e.g. SGD's first step: specialised)."""
+    if isinstance(value, bool):
+        return value
+    return torch.tensor(value, dtype=dtype, device=device)
 
 
 def _mean(value: float | torch.Tensor) -> float:

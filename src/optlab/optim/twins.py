@@ -20,9 +20,11 @@ documents them (``torch.optim``), with :math:`\\eta` the lr and :math:`\\lambda`
   centered).
 
 Every per-step scalar that involves lr is passed to the rule as one value (so per-member lr
-tensors broadcast); bias corrections and decays stay Python floats. The twins run the loop
-or ``foreach`` path (``compiled`` defaults to False: SGD's first-step branch is a Python
-condition, and for torch's own classes the fast CPU path is torch's ``fused=True``).
+tensors broadcast); bias corrections and decays stay Python floats. The twins take every
+path of :mod:`optlab.optim.elementwise`: the loop, ``foreach``, the compiled step (SGD's
+first-step branch is a Python bool, specialised: two compiled variants) and the flat layout
+(:mod:`optlab.optim.flat`), where a whole group is one compiled kernel. Per-member learning
+rates always run the loop, which broadcasts them.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class SGD(ElementwiseOptimizer):
         nesterov: bool = False,
         *,
         foreach: bool | None = None,
-        compiled: bool | None = False,
+        compiled: bool | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -191,7 +193,7 @@ class Adam(ElementwiseOptimizer):
         weight_decay: float | None = None,
         *,
         foreach: bool | None = None,
-        compiled: bool | None = False,
+        compiled: bool | None = None,
     ) -> None:
         if weight_decay is None:
             weight_decay = 1e-2 if self._decoupled else 0.0
@@ -269,7 +271,7 @@ class Adagrad(ElementwiseOptimizer):
         eps: float = 1e-10,
         *,
         foreach: bool | None = None,
-        compiled: bool | None = False,
+        compiled: bool | None = None,
     ) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay, "eps": eps}
         super().__init__(params, defaults, foreach=foreach, compiled=compiled)
@@ -328,7 +330,7 @@ class RMSprop(ElementwiseOptimizer):
         weight_decay: float = 0.0,
         *,
         foreach: bool | None = None,
-        compiled: bool | None = False,
+        compiled: bool | None = None,
     ) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults, foreach=foreach, compiled=compiled)
