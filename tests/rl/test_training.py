@@ -91,3 +91,14 @@ def test_invalid_training_config_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(RLError, match="folder"):
         train_policy(TINY, tmp_path)
     assert TrainingConfig().total_timesteps == 90 * 20 * 40
+
+
+def test_seeds_formulation_trains_with_sb3s_own_mlp_policy() -> None:
+    """The seeds' exact formulation: a (25, n+1) matrix, SB3's MlpPolicy tied to n."""
+    from stable_baselines3 import PPO
+
+    env = OptimizationEnv(problem="quadratic", num_problems=2, observation="seeds")
+    model = PPO("MlpPolicy", env, n_steps=40, batch_size=40, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=40)
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert action.shape == (20,)

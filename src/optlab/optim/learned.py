@@ -41,6 +41,8 @@ mean over coordinates of the last hidden layer (it plays no part in the update).
 
 State per parameter: ``step``, ``grad_history`` and ``action_history`` (``H`` parameter-sized
 tensors each) and ``objective_history`` (``H`` values): ``2H`` copies of the parameter.
+Each step also builds an ``(N, 3H + 1)`` float32 feature matrix and runs the network on
+it (``N`` = all parameters): fine for the models optlab benches, costly for very large ones.
 Not elementwise: :math:`d` and :math:`r` couple all coordinates (the objective is shared).
 ``step`` needs a closure that returns the loss (the policy observes the objective), and
 calls it once (one gradient evaluation). Sparse gradients raise.
