@@ -13,8 +13,10 @@ from optlab.optim.elementwise import (
     SparseGradientError,
     TelemetryHook,
 )
+from optlab.optim.flat import FlatLayout, flatten_parameters
 from optlab.optim.imo import IMO
 from optlab.optim.lbfgs import LBFGS
+from optlab.optim.learned import Learned, LearnedPolicy, PolicyConfig, load_policy, save_policy
 from optlab.optim.mamgd import MAMGD
 from optlab.optim.registry import (
     OptimizerSpec,
@@ -33,15 +35,22 @@ __all__ = [
     "LBFGS",
     "MAMGD",
     "ElementwiseOptimizer",
+    "FlatLayout",
     "InverseTimeDecay",
+    "Learned",
+    "LearnedPolicy",
     "OptimizerSpec",
+    "PolicyConfig",
     "ScaledAdam",
     "SparseGradientError",
     "StaircaseInverseTimeDecay",
     "TelemetryHook",
     "UnknownOptimizerError",
     "create",
+    "flatten_parameters",
+    "load_policy",
     "names",
     "register",
+    "save_policy",
     "spec",
 ]
