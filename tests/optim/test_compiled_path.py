@@ -76,3 +76,14 @@ def test_falls_back_to_eager_with_one_warning(monkeypatch: pytest.MonkeyPatch) -
         fallback, _ = _train(FACTORIES["mamgd"], compiled=True, steps=5)
     eager, _ = _train(FACTORIES["mamgd"], compiled=False, steps=5)
     assert all(torch.equal(a, b) for a, b in zip(fallback, eager, strict=True))
+
+
+def test_compile_time_is_reported_once(caplog) -> None:
+    import logging
+
+    elementwise._compile_seconds.pop(IMO._single_tensor_rule, None)
+    with caplog.at_level(logging.INFO, logger="optlab.optim"):
+        _train(FACTORIES["imo"], compiled=True, steps=3)
+    reports = [r for r in caplog.records if "first compiled step took" in r.getMessage()]
+    assert len(reports) == 1
+    assert elementwise.compile_seconds()["imo_single_tensor_"] > 0

@@ -36,7 +36,9 @@ Behaviour common to every rule:
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -62,6 +64,14 @@ TelemetryHook = Callable[[torch.optim.Optimizer, dict[str, float]], None]
 
 _compiled_rules: dict[Callable[..., None], Callable[..., None]] = {}
 _compile_failures: dict[Callable[..., None], str] = {}
+_compile_seconds: dict[Callable[..., None], float] = {}
+logger = logging.getLogger("optlab.optim")
+
+
+def compile_seconds() -> dict[str, float]:
+    """Seconds the first compiled call of each rule took in this process (the compile,
+    mostly), by rule name; also logged once at INFO on the ``optlab.optim`` logger."""
+    return {rule.__name__: seconds for rule, seconds in _compile_seconds.items()}
 
 
 class SparseGradientError(RuntimeError):
@@ -392,8 +402,17 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
     ) -> bool:
         if rule in _compile_failures:
             return False
+        first = rule not in _compile_seconds
+        started = time.perf_counter() if first else 0.0
         try:
             _compiled(rule)(*tensors, *scalars, **constants)
+            if first:
+                _compile_seconds[rule] = time.perf_counter() - started
+                logger.info(
+                    "%s: first compiled step took %.2f s (compile included; once per process)",
+                    type(self).__name__,
+                    _compile_seconds[rule],
+                )
         except Exception as error:  # torch.compile can fail in many ways (no compiler, ...)
             message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             _compile_failures[rule] = message
