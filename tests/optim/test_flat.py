@@ -276,3 +276,35 @@ def test_twins_compile_on_the_flat_layout_without_falling_back(name: str) -> Non
     assert flat_opt._flat_cache
     for a, b in zip(plain.parameters(), flattened.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_two_param_groups_each_step_their_own_span() -> None:
+    def groups(model):
+        return [
+            {"params": list(model[0].parameters()), "lr": 0.02},
+            {"params": list(model[2].parameters()), "lr": 0.1, "momentum": 0.5},
+        ]
+
+    plain, flattened = _model(), _model()
+    flatten_parameters(flattened)
+    plain_opt = IMO(groups(plain), compiled=False)
+    flat_opt = IMO(groups(flattened), compiled=False)
+    _train(plain, plain_opt, 8)
+    _train(flattened, flat_opt, 8)
+    assert sorted(flat_opt._flat_cache) == [0, 1]
+    for a, b in zip(plain.parameters(), flattened.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_flattening_after_steps_keeps_the_optimizer_state() -> None:
+    plain, flattened = _model(), _model()
+    plain_opt = MAMGD(plain.parameters(), lr=0.05, compiled=False)
+    flat_opt = MAMGD(flattened.parameters(), lr=0.05, compiled=False)
+    _train(plain, plain_opt, 4)
+    _train(flattened, flat_opt, 4)
+    flatten_parameters(flattened)  # the optimizer already holds per-tensor state
+    _train(plain, plain_opt, 6)
+    _train(flattened, flat_opt, 6)
+    assert flat_opt._flat_cache
+    for a, b in zip(plain.parameters(), flattened.parameters(), strict=True):
+        assert torch.equal(a, b)
