@@ -212,14 +212,14 @@ def train_lr_sweep(
 
 def _keep(population: Population, opt: torch.optim.Optimizer, kept: list[int]) -> None:
     """Slice the members at ``kept`` out of the population, its optimizer state and the
-    per-member learning rates."""
+    per-member learning rates (if :meth:`Population.keep` has not already)."""
+    size = len(population)
     population.keep(kept, opt)
     index = torch.as_tensor(kept, dtype=torch.long)
     for group in opt.param_groups:
-        for name in ("lr", "eps"):
-            value = group.get(name)
-            if isinstance(value, torch.Tensor) and value.dim() == 1:
-                group[name] = value[index].clone()
+        value = group.get("lr")
+        if isinstance(value, torch.Tensor) and value.dim() == 1 and len(value) == size:
+            group["lr"] = value[index.to(value.device)].clone()
 
 
 def _checkpoint(
