@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -397,7 +397,7 @@ def tune(
     optimizer: str,
     fingerprint: str | None,
     store: ResultsStore,
-    executor: _Executor,
+    executor: Executor,
     outcome: SuiteOutcome,
     progress: Progress,
 ) -> float:
@@ -487,6 +487,20 @@ def _grid_trials(
     return [_trial_config(suite, problem, optimizer, lr, fingerprint) for lr in suite.tuning.grid()]
 
 
+class Executor(Protocol):
+    """Runs tasks (a run, or a :class:`Grid`), storing each run as it completes."""
+
+    def run(
+        self,
+        tasks: Iterable[RunConfig | Grid],
+        outcome: SuiteOutcome,
+        progress: Progress,
+        stage: str,
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def run_suite(
     suite: Suite,
     store: ResultsStore,
@@ -494,8 +508,13 @@ def run_suite(
     data: DataOptions = DataOptions(),
     workers: int = 1,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> SuiteOutcome:
-    """Tune and run ``suite`` into ``store`` (see the module docstring)."""
+    """Tune and run ``suite`` into ``store`` (see the module docstring).
+
+    ``executor``: where runs go (closed at the end); default in-process or a pool of
+    ``workers`` processes (:func:`optlab.bench.ray_backend.run_suite_on_ray` passes Ray's).
+    """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     progress = progress or (lambda stage, done, total: None)
@@ -508,7 +527,8 @@ def run_suite(
         else:
             needed = problems.spec(problem).needs_data
             outcome.skipped[problem] = f"needs the {needed} files under --data-dir"
-    executor = _Executor(store, data, workers)
+    if executor is None:
+        executor = _Executor(store, data, workers)
     try:
         if suite.tuning.enabled and suite.tuning.sampler == "grid":
             # The grid's trials are known in advance: run those of every pair in one batch,
