@@ -2,16 +2,21 @@
 
 Each case trains N models for ``--steps`` steps with torch's Adam: the *loop* trains them one
 after another, each with its own optimizer; the *population* stacks them
-(``optlab.train.population.Population``: vmap over functional_call) and steps one Adam over
-the stacked tensors. Same data, same steps, same process; each time is the median of
-``--repeats`` runs. Prints a table (case, N, batch, loop ms, population ms, speed-up) and,
-with ``--json``, one JSON object mapping each case to its speed-up.
+(``optlab.train.population.Population``) and steps one Adam over the stacked tensors, with
+each of its loss paths: ``vmap`` (vmap over functional_call, any model) and, where the model
+is an MLP under cross-entropy, ``batched`` (one GEMM for the first layer over all members'
+weights, ``baddbmm`` after it). ``auto`` is the path ``Population`` picks by itself. Same
+data, same steps, same process; the three are timed alternately, each time is the median
+of ``--repeats`` runs. Prints a table and, with ``--json``, one JSON object mapping each
+case to the automatic path's speed-up.
 
 Cases (goals from the population issue, 2 CPU cores): logreg-n16 (>= 3), logreg-n256 (>= 25),
-mlp-2-2-1-n16 (>= 3), mlp-2-2-1-n256 (>= 25), mnist-mlp-b64-n16 (>= 1.5, offline mnist-5k);
-with CUDA, cuda-mnist-mlp-b32-n64 (>= 20).
+mlp-2-2-1-n16 (>= 3), mlp-2-2-1-n256 (>= 25), mnist-mlp-b64-n16 (>= 1.5, offline mnist-5k).
+With CUDA: cuda-mnist-mlp-b32-n64 (>= 20) and cuda-graph-mnist-mlp-b32-n16, the population's
+training step captured as a CUDA graph and replayed (``GraphedStep``, Adam with
+``capturable=True``) against a loop of 16 eager models (issue 9: >= 50).
 
-    python benchmarks/population.py [--steps 100] [--repeats 5] [--json]
+    python benchmarks/population.py [--steps 100] [--repeats 5] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from optlab import problems
 from optlab.problems.base import DataSplits, ProblemInstance
-from optlab.train.population import Population
+from optlab.train.population import GraphedStep, Population
 
 
 def _synthetic(features: int, hidden: int | None, seed: int) -> ProblemInstance:
@@ -58,11 +64,8 @@ def _mnist(seed: int, device: torch.device) -> ProblemInstance:
 def _batches(instance: ProblemInstance, batch: int | None, steps: int, device) -> list:
     inputs, targets = instance.data.train
     size = batch or len(inputs)
-    return [
-        (inputs[i * size % len(inputs) :][:size].to(device),
-         targets[i * size % len(inputs) :][:size].to(device))
-        for i in range(steps)
-    ]  # fmt: skip
+    starts = [i * size % (len(inputs) - size + 1) for i in range(steps)]  # all full batches
+    return [(inputs[s : s + size].to(device), targets[s : s + size].to(device)) for s in starts]
 
 
 def _sync(device: torch.device) -> None:
@@ -85,13 +88,23 @@ def time_loop(build: Callable[[int], ProblemInstance], n: int, batches: list, de
 
 
 def time_population(
-    build: Callable[[int], ProblemInstance], n: int, batches: list, device
+    build: Callable[[int], ProblemInstance],
+    n: int,
+    batches: list,
+    device,
+    batched: bool | None,
+    graph: bool = False,
 ) -> float:
-    population = Population([build(seed) for seed in range(n)], list(range(n)))
-    optimizer = torch.optim.Adam(list(population.params.values()), lr=1e-3)
+    population = Population([build(seed) for seed in range(n)], list(range(n)), batched=batched)
+    params = list(population.params.values())
+    optimizer = torch.optim.Adam(params, lr=1e-3, capturable=graph)
+    graphed = GraphedStep(population, optimizer) if graph else None
     _sync(device)
     start = time.perf_counter()
     for batch in batches:
+        if graphed is not None:
+            graphed.step(batch)  # 3 eager warm-up steps, one capture, then replays
+            continue
         optimizer.zero_grad(set_to_none=True)
         population.losses(batch).sum().backward()
         optimizer.step()
@@ -99,43 +112,95 @@ def time_population(
     return time.perf_counter() - start
 
 
+@dataclass
+class Case:
+    name: str
+    build: Callable[[int], ProblemInstance]
+    members: int
+    batch: int | None
+    device: torch.device
+    graph: bool = False
+
+
+def measure(case: Case, steps: int, repeats: int) -> dict[str, float]:
+    """Median seconds of each arm (loop, vmap, batched where it applies), timed alternately."""
+    template = case.build(0)
+    batches = _batches(template, case.batch, steps, case.device)
+    arms: dict[str, Callable[[], float]] = {
+        "loop": lambda: time_loop(case.build, case.members, batches, case.device)
+    }
+    if case.graph:
+        arms["graph"] = lambda: time_population(
+            case.build, case.members, batches, case.device, None, graph=True
+        )
+    else:
+        arms["vmap"] = lambda: time_population(
+            case.build, case.members, batches, case.device, False
+        )
+        if Population([template], [0]).path == "batched-mlp":
+            arms["batched"] = lambda: time_population(
+                case.build, case.members, batches, case.device, True
+            )
+    for arm in arms.values():  # warm-up (lazy initialisation, first-call costs)
+        arm()
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(repeats):
+        for name, arm in arms.items():
+            times[name].append(arm())
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Population vs loop of N models.")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    parser.add_argument("--cases", default=None, help="comma-separated subset of case names")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    cases: list[tuple[str, Callable[[int], ProblemInstance], int, int | None, torch.device]] = [
-        ("logreg-n16", lambda s: _synthetic(3, None, s), 16, None, cpu),
-        ("logreg-n256", lambda s: _synthetic(3, None, s), 256, None, cpu),
-        ("mlp-2-2-1-n16", lambda s: _synthetic(2, 2, s), 16, None, cpu),
-        ("mlp-2-2-1-n256", lambda s: _synthetic(2, 2, s), 256, None, cpu),
-        ("mnist-mlp-b64-n16", lambda s: _mnist(s, cpu), 16, 64, cpu),
+    cases = [
+        Case("logreg-n16", lambda s: _synthetic(3, None, s), 16, None, cpu),
+        Case("logreg-n256", lambda s: _synthetic(3, None, s), 256, None, cpu),
+        Case("mlp-2-2-1-n16", lambda s: _synthetic(2, 2, s), 16, None, cpu),
+        Case("mlp-2-2-1-n256", lambda s: _synthetic(2, 2, s), 256, None, cpu),
+        Case("mnist-mlp-b64-n16", lambda s: _mnist(s, cpu), 16, 64, cpu),
     ]
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
-        cases.append(("cuda-mnist-mlp-b32-n64", lambda s: _mnist(s, gpu), 64, 32, gpu))
+        cases.append(Case("cuda-mnist-mlp-b32-n64", lambda s: _mnist(s, gpu), 64, 32, gpu))
+        cases.append(
+            Case("cuda-graph-mnist-mlp-b32-n16", lambda s: _mnist(s, gpu), 16, 32, gpu, True)
+        )
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        cases = [case for case in cases if case.name in wanted]
     speedups = {}
     if not args.json:
-        print(f"{'case':<24} {'N':>4} {'batch':>6} {'loop ms':>9} {'pop ms':>9} {'speed-up':>9}")
-    for name, build, n, batch, device in cases:
-        batches = _batches(build(0), batch, args.steps, device)
-        loop = statistics.median(time_loop(build, n, batches, device) for _ in range(args.repeats))
-        population = statistics.median(
-            time_population(build, n, batches, device) for _ in range(args.repeats)
+        print(
+            f"{'case':<30} {'N':>4} {'batch':>6} {'loop ms':>9} {'vmap ms':>9} "
+            f"{'batched ms':>10} {'auto':>8} {'speed-up':>9}"
         )
-        speedups[name] = loop / population
+    for case in cases:
+        times = measure(case, args.steps, args.repeats)
+        auto = "graph" if case.graph else ("batched" if "batched" in times else "vmap")
+        speedups[case.name] = times["loop"] / times[auto]
         if not args.json:
+            vmap = times.get("vmap", times.get("graph"))
+            batched = f"{times['batched'] * 1e3:10.1f}" if "batched" in times else f"{'-':>10}"
             print(
-                f"{name:<24} {n:>4} {batch or 'full':>6} {loop * 1e3:9.1f} "
-                f"{population * 1e3:9.1f} {loop / population:9.2f}"
+                f"{case.name:<30} {case.members:>4} {case.batch or 'full':>6} "
+                f"{times['loop'] * 1e3:9.1f} {vmap * 1e3:9.1f} {batched} {auto:>8} "
+                f"{speedups[case.name]:9.2f}"
             )
     if args.json:
         print(json.dumps({name: round(value, 3) for name, value in speedups.items()}))
     else:
-        print(f"({args.steps} Adam steps per model, median of {args.repeats}, "
-              f"{torch.get_num_threads()} threads, torch {torch.__version__})")  # fmt: skip
+        print(f"({args.steps} Adam steps per model, median of {args.repeats} alternating runs, "
+              f"{torch.get_num_threads()} threads, torch {torch.__version__}; the graph "
+              "case's 'vmap ms' column is the graphed population)")  # fmt: skip
 
 
 if __name__ == "__main__":

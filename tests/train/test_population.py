@@ -181,6 +181,10 @@ def test_seed_study_measures_three_arms_per_repeat() -> None:
     assert study.winner_seeds[1] in range(1004, 1008)
     for value in (*study.winner, *study.default, *study.median):
         assert value == math.inf or (10 <= value <= 60 and value % 10 == 0)
+    assert study.target == _logistic(0).target
+    for curve in study.curves:  # evaluated at 10, 20, ..., 60: one loss per arm and step
+        assert curve["step"] == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+        assert all(len(curve[arm]) == 6 for arm in ("winner", "default", "median"))
     summary = study.summary()
     assert set(summary) >= {"winner_mean", "default_mean", "median_mean", "saving_vs_default_mean"}
     # steps_to_target on its own: a member that starts at the optimum region reaches it

@@ -901,7 +901,7 @@ class SeedStudy:
     ``default`` the default init seed trained with that same fresh data order, and
     ``median`` the median over all N inits trained without elimination (selection data
     order). Each value is the number of steps to reach the problem's validation target
-    (``inf`` when never reached within the budget). ``curves`` holds, per repeat, the
+    (``target``; ``inf`` when never reached within the budget). ``curves`` holds, per repeat, the
     validation loss of each arm at every evaluated step (``"step"``, ``"winner"``,
     ``"default"``, and ``"median"``: at each step the median over the N inits).
     """
@@ -911,6 +911,7 @@ class SeedStudy:
     median: list[float] = field(default_factory=list)
     winner_seeds: list[int] = field(default_factory=list)
     curves: list[dict[str, list[float]]] = field(default_factory=list)
+    target: float = math.nan
 
     def summary(self) -> dict[str, float]:
         """Mean and std (sample, n - 1) of each arm over the repeats, and the winner's
@@ -943,6 +944,7 @@ class SeedStudy:
             "median": list(self.median),
             "winner_seeds": list(self.winner_seeds),
             "curves": [dict(curve) for curve in self.curves],
+            "target": self.target,
             "summary": self.summary(),
         }
 
@@ -1033,6 +1035,7 @@ def seed_study(
             selection_seed,
         )
         pair = Population([build(result.winner_seed), build(default_seed)], [0, 1])
+        study.target = float(pair.template.target)
         (winner, default), _, (winner_curve, default_curve) = _track(
             pair,
             population_optimizer(optimizer, list(pair.params.values()), hyperparameters),
