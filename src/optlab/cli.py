@@ -83,8 +83,26 @@ def bench(
     workers: Annotated[
         int | None, typer.Option(help="processes (default: one per core, at most 2)")
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="local (this machine) or ray (Ray Tune trials, same store; extra ray: "
+            "pip install 'optlab[ray]')"
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="with --backend ray: auto or HOST:PORT of a running Ray cluster "
+            "(default: start a local Ray with --workers CPUs)"
+        ),
+    ] = None,
 ) -> None:
-    """Tune and run a suite, store every run, and write report.md / report.html."""
+    """Tune and run a suite, store every run, and write report.md / report.html.
+
+    A learning-rate grid trains as one population where it pays (suite option [tuning]
+    population = "auto" | "on" | "off"); the stored records are the same either way."""
+    from optlab.bench.ray_backend import check_backend
     from optlab.bench.runner import DataOptions, default_workers, run_suite
     from optlab.bench.store import ResultsStore
     from optlab.bench.suite import load_suite
@@ -92,6 +110,7 @@ def bench(
 
     if seeds is not None and seeds < 1:
         raise OptlabError(f"--seeds must be >= 1, got {seeds}")
+    check_backend(backend, address)
     if workers is None:
         workers = default_workers()
     if workers < 1:
@@ -124,13 +143,15 @@ def bench(
             description = stage if len(stage) < 60 else stage[:57] + "..."
             progress.update(tasks[label], completed=done, total=total, description=description)
 
-        outcome = run_suite(
-            chosen,
-            store,
-            data=DataOptions(str(data_dir) if data_dir else None, download),
-            workers=workers,
-            progress=report,
-        )
+        data = DataOptions(str(data_dir) if data_dir else None, download)
+        if backend == "ray":
+            from optlab.bench.ray_backend import run_suite_on_ray
+
+            outcome = run_suite_on_ray(
+                chosen, store, data=data, address=address, workers=workers, progress=report
+            )
+        else:
+            outcome = run_suite(chosen, store, data=data, workers=workers, progress=report)
     notes = [f"skipped {name}: {reason}" for name, reason in outcome.skipped.items()]
     for note in notes:
         console.print(f"[yellow]{note}[/]")
@@ -231,17 +252,48 @@ def multi_init(
     out: Annotated[Path, typer.Option(help="results store folder")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
     download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="local (exact halving in one process) or ray (one Ray Tune trial per init "
+            "seed under ASHA, reduction factor 1/reduce-factor: asynchronous, so survivors "
+            "may differ from the exact rule; stored as a separate record)"
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="with --backend ray: auto or HOST:PORT (default: a local Ray)"),
+    ] = None,
+    seed_study: Annotated[
+        bool,
+        typer.Option(
+            help="also measure the winner against the default seed and the median of N: "
+            "steps to the validation target over --repeats fresh blocks of inits"
+        ),
+    ] = False,
+    repeats: Annotated[int, typer.Option(help="seed-study repeats")] = 3,
+    study_steps: Annotated[
+        int | None, typer.Option(help="seed-study budget per arm (default: the problem's)")
+    ] = None,
 ) -> None:
     """Train N initialisations at once and keep the best fraction each round (the seeds'
-    multi-initialisation framework), then train the survivor; stored under OUT/halving."""
+    multi-initialisation framework), then train the survivor; stored under OUT/halving.
+    A killed run resumes from its last completed round (OUT/halving/<key>.partial)."""
     from optlab import problems as problem_registry
+    from optlab.bench.ray_backend import check_backend
     from optlab.bench.store import ResultsStore, config_key
-    from optlab.train.population import HalvingConfig, successive_halving
+    from optlab.train.population import HalvingConfig, remove_checkpoints, successive_halving
+    from optlab.train.population import seed_study as run_seed_study
 
     if not 0 <= seed <= 2**63 - 1 - max(num_models, 0):
         raise OptlabError(f"--seed must be in [0, 2**63 - 1 - N], got {seed}")
     if not (epochs >= 0 and math.isfinite(epochs)):
         raise OptlabError(f"--epochs must be >= 0, got {epochs}")
+    check_backend(backend, address)
+    if seed_study and (repeats < 1 or (study_steps is not None and study_steps < 1)):
+        raise OptlabError(
+            f"--repeats and --study-steps must be >= 1, got {repeats} and {study_steps}"
+        )
     problem_registry.spec(problem)
     context = problem_registry.BuildContext(data_dir=data_dir, download=download)
     template = problem_registry.build(problem, context)  # fails early on missing data
@@ -269,9 +321,28 @@ def multi_init(
         "instance_seed": context.instance_seed,
         "data": problem_registry.data_fingerprint(problem, data_dir),
     }
+    if backend == "ray":  # ASHA's survivors are not the exact rule's: a record of its own
+        record_config["backend"] = "ray"
     store = ResultsStore(out)
     stored = store.get("halving", config_key(record_config))
-    if stored is None:
+    partial = store.root / "halving" / f"{config_key(record_config)}.partial"
+    if stored is None and backend == "ray":
+        from optlab.bench.ray_backend import successive_halving_on_ray
+        from optlab.bench.runner import DataOptions
+
+        with console.status(f"successive halving of {num_models} Ray trials (ASHA)"):
+            result = successive_halving_on_ray(
+                problem,
+                optimizer,
+                hyperparameters,
+                config,
+                seeds,
+                instance_seed=context.instance_seed,
+                data=DataOptions(str(data_dir) if data_dir else None, download),
+                address=address,
+            )
+        stored = store.put("halving", record_config, result)
+    elif stored is None:
 
         def build(init_seed: int) -> Any:
             return problem_registry.build(
@@ -292,8 +363,9 @@ def multi_init(
                 )
 
             result, _ = successive_halving(
-                build, seeds, optimizer, hyperparameters, config, on_round=show
-            )
+                build, seeds, optimizer, hyperparameters, config, on_round=show,
+                checkpoint_dir=partial,
+            )  # fmt: skip
         stored = store.put(
             "halving",
             record_config,
@@ -304,7 +376,9 @@ def multi_init(
                 "test_loss": result.test_loss,
             },
         )
+        remove_checkpoints(partial)
     else:
+        remove_checkpoints(partial)  # a run killed after storing its record
         console.print(f"already in {out}: reused")
     table = Table(title=f"successive halving: {optimizer} on {problem}")
     for column in ("round", "alive", "best val loss", "median val loss", "kept seeds"):
@@ -321,6 +395,49 @@ def multi_init(
     console.print(
         f"winner: init seed {result['winner_seed']}; validation loss "
         f"{result['final_val_loss']:.4g}, test loss {result['test_loss']:.4g}"
+    )
+    if not seed_study:
+        return
+    spec = problem_registry.spec(problem)
+    budget = spec.steps if study_steps is None else study_steps
+    study_config = {
+        **{k: v for k, v in record_config.items() if k not in ("final_steps", "init_seeds")},
+        "study": "seed-study",
+        "repeats": repeats,
+        "steps": budget,
+        "eval_every": max(1, budget // 60),
+        "default_seed": seed,
+        "first_seed": seed + num_models,
+    }
+    study = store.get("halving", config_key(study_config))
+    if study is None:
+
+        def build_study(init_seed: int) -> Any:
+            return problem_registry.build(
+                problem,
+                problem_registry.BuildContext(
+                    init_seed=init_seed, data_dir=data_dir, download=download
+                ),
+            )
+
+        with _progress() as progress:
+            task = progress.add_task("seed study: repeats", total=repeats)
+            measured = run_seed_study(
+                build_study, optimizer, hyperparameters, config, steps=budget,
+                eval_every=study_config["eval_every"], repeats=repeats, default_seed=seed,
+                first_seed=seed + num_models,
+                on_repeat=lambda _: progress.update(task, advance=1),
+            )  # fmt: skip
+        study = store.put("halving", study_config, measured.as_record())
+    else:
+        console.print(f"seed study already in {out}: reused")
+    summary = study["result"]["summary"]
+    console.print(
+        f"steps to target {template.target:g}, mean ± std over {repeats} repeats: winner "
+        f"{summary['winner_mean']:.1f} ± {summary['winner_std']:.1f}, default seed "
+        f"{summary['default_mean']:.1f} ± {summary['default_std']:.1f}, median of "
+        f"{num_models} {summary['median_mean']:.1f} ± {summary['median_std']:.1f}; winner "
+        f"saves {summary['saving_vs_default_mean']:.1%} ± {summary['saving_vs_default_std']:.1%}"
     )
 
 
@@ -377,6 +494,97 @@ def demo(steps: Annotated[int, typer.Option(help="gradient evaluations each")] =
     from optlab.demo import main
 
     main(["--steps", str(steps)])
+
+
+rl_app = typer.Typer(
+    name="rl",
+    help="The learned optimizer: train a policy with PPO, bench it on held-out instances.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(rl_app, name="rl")
+
+
+@rl_app.command(name="train")
+@_user_errors
+def rl_train(
+    problem: Annotated[
+        str, typer.Option(help="family (quadratic, logistic, robust-regression, mlp) or problem")
+    ] = "quadratic",
+    num_problems: Annotated[int, typer.Option(help="training instances")] = 90,
+    timesteps: Annotated[
+        int | None, typer.Option(help="environment steps (default: instances x passes x 40)")
+    ] = None,
+    passes: Annotated[int, typer.Option(help="passes over the instances")] = 20,
+    seed: Annotated[int, typer.Option(help="PPO and instance-order seed")] = 42,
+    lr: Annotated[float, typer.Option(help="step scale of the policy's updates")] = 0.1,
+    history_len: Annotated[int, typer.Option(help="steps of history each coordinate sees")] = 10,
+    out: Annotated[Path, typer.Option(help="policy file to write (and OUT.json)")] = Path(
+        "policy.pt"
+    ),
+) -> None:
+    """Train a coordinate-wise policy with PPO; write the policy and its training config."""
+    from optlab.optim.learned import PolicyConfig
+    from optlab.rl.training import TrainingConfig, train_policy
+
+    config = TrainingConfig(
+        problem=problem,
+        num_problems=num_problems,
+        passes=passes,
+        timesteps=timesteps,
+        seed=seed,
+        policy=PolicyConfig(history_len=history_len, lr=lr),
+    )
+    with _progress() as progress:
+        task = progress.add_task("PPO timesteps", total=config.total_timesteps)
+
+        def show(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        outcome = train_policy(config, out, progress=show)
+    console.print(
+        f"trained {outcome.timesteps} steps in {outcome.seconds:.0f} s; "
+        f"policy: {outcome.policy_path}, config: {outcome.config_path}"
+    )
+
+
+@rl_app.command(name="bench")
+@_user_errors
+def rl_bench(
+    policy: Annotated[Path, typer.Option(help="a policy file written by optlab rl train")],
+    problem: Annotated[str, typer.Option(help="family or problem name")] = "quadratic",
+    instances: Annotated[int, typer.Option(help="held-out instances")] = 5,
+    seeds: Annotated[int, typer.Option(help="init / data-order seeds per instance")] = 3,
+    steps: Annotated[int | None, typer.Option(help="budget (default: the problem's)")] = None,
+    out: Annotated[Path, typer.Option(help="results store and report folder")] = Path("results-rl"),
+    tune: Annotated[bool, typer.Option(help="tune the baselines' lr as the bench does")] = True,
+    workers: Annotated[int, typer.Option(help="processes for the baselines' runs")] = 1,
+) -> None:
+    """The policy against tuned Adam, SGD, momentum and L-BFGS on held-out instances."""
+    from optlab.rl.bench import bench_policy
+
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage[:60], total=None)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        outcome = bench_policy(
+            policy,
+            problem,
+            out,
+            instances=instances,
+            seeds=seeds,
+            steps=steps,
+            tune=tune,
+            workers=workers,
+            progress=show,
+        )
+    console.print(outcome.table_markdown)
+    console.print(f"report: {outcome.report_path}")
 
 
 def main() -> None:

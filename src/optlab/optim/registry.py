@@ -15,7 +15,9 @@ Registered names (torch's default lr unless said):
   parameters and deepcopy (needs a closure);
 - ``imo``: :class:`optlab.optim.IMO` (lr 0.1);
 - ``mamgd``: :class:`optlab.optim.MAMGD` (lr 1e-3);
-- ``scaled-adam``: :class:`optlab.optim.ScaledAdam` (lr 1e-3).
+- ``scaled-adam``: :class:`optlab.optim.ScaledAdam` (lr 1e-3);
+- ``learned:<path>``: :class:`optlab.optim.Learned` over the policy file ``<path>`` (lr: the
+  policy's own step scale), resolved by :func:`spec` on demand and not listed by ``names()``.
 """
 
 from __future__ import annotations
@@ -144,9 +146,56 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+LEARNED_PREFIX = "learned:"
+"""``learned:<path>`` names a :class:`optlab.optim.learned.Learned` over a policy file."""
+
+
+def _sha256(owner: str, field_name: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 64 or set(value) - set("0123456789abcdef"):
+        raise ValueError(f"{owner}: {field_name} must be 64 lowercase hex digits, got {value!r}")
+    return value
+
+
+def _create_learned(
+    path: str, params: Any, lr: float | None = None, sha256: str | None = None
+) -> torch.optim.Optimizer:
+    from optlab.optim.learned import Learned, PolicyFileError, file_digest, load_policy
+
+    policy = load_policy(path)
+    if sha256 is not None and file_digest(path) != sha256:
+        raise PolicyFileError(f"policy file {path} is not the one asked for (sha256 {sha256})")
+    return Learned(params, policy, lr=lr)
+
+
+def _learned_spec(name: str) -> OptimizerSpec:
+    """The entry of ``learned:<path>`` (built on demand; not listed by :func:`names`)."""
+    path = name[len(LEARNED_PREFIX) :]
+    if not path.strip():
+        raise UnknownOptimizerError(
+            f"optimizer {name!r} needs a policy file path after 'learned:' (learned:policy.pt)"
+        )
+    return OptimizerSpec(
+        name,
+        functools.partial(_create_learned, path),
+        {"lr": _lr, "sha256": _sha256},
+        f"learned optimizer (policy file {path})",
+        elementwise=False,
+        supports_foreach=False,
+        requires_closure=True,
+        optlab_rule=True,
+    )
+
+
 def spec(name: str) -> OptimizerSpec:
-    """The entry for ``name``; an unknown name raises listing the known ones."""
+    """The entry for ``name``; an unknown name raises listing the known ones.
+
+    ``learned:<path>`` is resolved on demand: a :class:`~optlab.optim.learned.Learned` over
+    the policy file at ``<path>`` (hyperparameters ``lr`` and ``sha256``, which checks the
+    file's digest); the file is read when the optimizer is created.
+    """
     found = _REGISTRY.get(name) if isinstance(name, str) else None
+    if found is None and isinstance(name, str) and name.startswith(LEARNED_PREFIX):
+        return _learned_spec(name)
     if found is None:
         raise UnknownOptimizerError(
             f"unknown optimizer {name!r}; known optimizers: {', '.join(_REGISTRY)}"
