@@ -126,27 +126,25 @@ def measure(case: Case, steps: int, repeats: int) -> dict[str, float]:
     """Median seconds of each arm (loop, vmap, batched where it applies), timed alternately."""
     template = case.build(0)
     batches = _batches(template, case.batch, steps, case.device)
-    arms: dict[str, Callable[[], float]] = {
-        "loop": lambda: time_loop(case.build, case.members, batches, case.device)
+    arms: dict[str, Callable[[list], float]] = {
+        "loop": lambda b: time_loop(case.build, case.members, b, case.device)
     }
     if case.graph:
-        arms["graph"] = lambda: time_population(
-            case.build, case.members, batches, case.device, None, graph=True
+        arms["graph"] = lambda b: time_population(
+            case.build, case.members, b, case.device, None, graph=True
         )
     else:
-        arms["vmap"] = lambda: time_population(
-            case.build, case.members, batches, case.device, False
-        )
+        arms["vmap"] = lambda b: time_population(case.build, case.members, b, case.device, False)
         if Population([template], [0]).path == "batched-mlp":
-            arms["batched"] = lambda: time_population(
-                case.build, case.members, batches, case.device, True
+            arms["batched"] = lambda b: time_population(
+                case.build, case.members, b, case.device, True
             )
     for arm in arms.values():  # warm-up (lazy initialisation, first-call costs)
-        arm()
+        arm(batches[:5])
     times: dict[str, list[float]] = {name: [] for name in arms}
     for _ in range(repeats):
         for name, arm in arms.items():
-            times[name].append(arm())
+            times[name].append(arm(batches))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
