@@ -141,7 +141,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
-def _first_line(error: BaseException | None) -> str:
+def _last_line(error: BaseException | None) -> str:
+    """The last line of a Ray error (its text is a remote traceback ending in the cause)."""
     text = str(error or "").strip()
     return text.splitlines()[-1] if text else type(error).__name__
 
@@ -200,7 +201,7 @@ def _fit(
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
     if results.errors:
         raise RayBackendError(
-            f"{len(results.errors)} Ray trial(s) failed; first: {_first_line(results.errors[0])}"
+            f"{len(results.errors)} Ray trial(s) failed; first: {_last_line(results.errors[0])}"
         )
     return results
 
