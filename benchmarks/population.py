@@ -8,7 +8,9 @@ is an MLP under cross-entropy, ``batched`` (one GEMM for the first layer over al
 weights, ``baddbmm`` after it). ``auto`` is the path ``Population`` picks by itself. Same
 data, same steps, same process; the three are timed alternately, each time is the median
 of ``--repeats`` runs. Prints a table and, with ``--json``, one JSON object mapping each
-case to the automatic path's speed-up.
+case to the automatic path's speed-up. "loop MB" / "pop MB": the peak memory of one more
+run of each arm above what the process held before it (CPU: resident set, from Linux's
+resettable high-water mark; CUDA: torch's allocator peak).
 
 Cases (goals from the population issue, 2 CPU cores): logreg-n16 (>= 3), logreg-n256 (>= 25),
 mlp-2-2-1-n16 (>= 3), mlp-2-2-1-n256 (>= 25), mnist-mlp-b64-n16 (>= 1.5, offline mnist-5k).
@@ -145,7 +147,47 @@ def measure(case: Case, steps: int, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         for name, arm in arms.items():
             times[name].append(arm(batches))
-    return {name: statistics.median(values) for name, values in times.items()}
+    result = {name: statistics.median(values) for name, values in times.items()}
+    for name, arm in arms.items():  # one more, untimed run each for its peak memory
+        start = _reset_peak(case.device)
+        arm(batches)
+        result[f"{name}_peak_mb"] = _peak(case.device, start)
+    return result
+
+
+def _reset_peak(device: torch.device) -> int:
+    """Reset the peak-memory mark; return the bytes in use now (the arm's baseline).
+
+    CUDA: torch's allocator statistics. CPU: the process's resident set, whose high-water
+    mark (VmHWM) Linux resets when 5 is written to /proc/self/clear_refs; elsewhere -1."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return _status_kb("VmRSS") * 1024
+    except OSError:
+        return -1
+
+
+def _peak(device: torch.device, start: int) -> float:
+    """MB above ``start`` at the peak since :func:`_reset_peak` (NaN where unknown)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - start) / 2**20
+    if start < 0:
+        return float("nan")
+    return max(0, _status_kb("VmHWM") * 1024 - start) / 2**20
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
 
 
 def main() -> None:
@@ -179,7 +221,7 @@ def main() -> None:
     if not args.json:
         print(
             f"{'case':<30} {'N':>4} {'batch':>6} {'loop ms':>9} {'vmap ms':>9} "
-            f"{'batched ms':>10} {'auto':>8} {'speed-up':>9}"
+            f"{'batched ms':>10} {'auto':>8} {'speed-up':>9} {'loop MB':>8} {'pop MB':>8}"
         )
     for case in cases:
         times = measure(case, args.steps, args.repeats)
@@ -191,7 +233,8 @@ def main() -> None:
             print(
                 f"{case.name:<30} {case.members:>4} {case.batch or 'full':>6} "
                 f"{times['loop'] * 1e3:9.1f} {vmap * 1e3:9.1f} {batched} {auto:>8} "
-                f"{speedups[case.name]:9.2f}"
+                f"{speedups[case.name]:9.2f} {times['loop_peak_mb']:8.1f} "
+                f"{times[auto + '_peak_mb']:8.1f}"
             )
     if args.json:
         print(json.dumps({name: round(value, 3) for name, value in speedups.items()}))
