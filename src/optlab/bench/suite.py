@@ -116,7 +116,7 @@ class Suite:
         if not isinstance(self.name, str) or not self.name:
             raise SuiteError(f"suite name must be a non-empty string, got {self.name!r}")
         _names("problems", self.problems, problems.names())
-        _names("optimizers", self.optimizers, optim.names())
+        _names("optimizers", self.optimizers, _optimizer_names(self.optimizers))
         if not self.seeds:
             raise SuiteError("seeds must name at least one seed")
         for seed in self.seeds:
@@ -155,8 +155,15 @@ class Suite:
         return self.steps.get(problem, problems.spec(problem).steps)
 
     def fixed_hyperparameters(self, optimizer: str) -> dict[str, Any]:
-        """The untuned hyperparameters of ``optimizer`` in this suite."""
-        return dict(self.hyperparameters.get(optimizer, {}))
+        """The untuned hyperparameters of ``optimizer`` in this suite. A learned optimizer
+        (``learned:<path>``) also gets its policy file's ``sha256``: a run's key names the
+        file's content, and a changed file is a new run, never a stale reuse."""
+        fixed = dict(self.hyperparameters.get(optimizer, {}))
+        if optimizer.startswith(LEARNED_PREFIX):
+            from optlab.optim.learned import file_digest
+
+            fixed.setdefault("sha256", file_digest(optimizer[len(LEARNED_PREFIX) :]))
+        return fixed
 
     def untuned_lr(self, optimizer: str) -> float:
         """The lr used with tuning off: the suite's [lrs], else the registry default."""
@@ -191,8 +198,36 @@ def _try_build(optimizer: str, hyperparameters: Mapping[str, Any]) -> None:
     optim.create(optimizer, [torch.zeros(1, requires_grad=True)], **dict(hyperparameters))
 
 
+LEARNED_PREFIX = "learned:"
+
+
+def _optimizer_names(given: Any) -> tuple[str, ...]:
+    """The registry's names plus each ``learned:<path>`` given whose policy file loads
+    (a missing or corrupt file fails here, naming it, before any run starts)."""
+    known = optim.names()
+    if not isinstance(given, (list, tuple)):
+        return known
+    learned = []
+    for name in given:
+        if isinstance(name, str) and name.startswith(LEARNED_PREFIX):
+            from optlab.optim.learned import load_policy
+
+            try:
+                optim.spec(name)
+                load_policy(name[len(LEARNED_PREFIX) :])
+            except (TypeError, ValueError, OSError, OptlabError) as error:  # PolicyFileError
+                raise SuiteError(f"optimizers: {name}: {error}") from error
+            learned.append(name)
+    return (*known, *learned)
+
+
 def _registry_default_lr(optimizer: str) -> float:
     import inspect
+
+    if optimizer.startswith(LEARNED_PREFIX):  # the policy's own step scale
+        from optlab.optim.learned import load_policy
+
+        return float(load_policy(optimizer[len(LEARNED_PREFIX) :]).config.lr)
 
     factory = optim.spec(optimizer).factory
     defaults = optim.spec(optimizer).defaults
