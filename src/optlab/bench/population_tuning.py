@@ -63,7 +63,14 @@ from optlab import optim
 from optlab.bench.suite import POPULATION_MODES
 from optlab.errors import OptlabError
 from optlab.problems.base import ProblemInstance
-from optlab.train.loop import CURVE_FIELDS, TrainConfig, TrainResult, evaluate, minibatches
+from optlab.train.loop import (
+    CURVE_FIELDS,
+    TrainConfig,
+    TrainResult,
+    evaluate,
+    minibatches,
+    summarise,
+)
 from optlab.train.population import Population, population_optimizer
 
 AUTO_MAX_PARAMETERS = 60_000
@@ -195,7 +202,7 @@ def train_lr_sweep(
             if done or last:
                 result.steps = result.evaluations = steps
                 result.seconds = seconds[member]
-                _summarise(instance, result)
+                summarise(instance, result)
                 stopped.append(position)
         if stopped:
             kept = [p for p in range(len(population)) if p not in stopped]
@@ -257,20 +264,3 @@ def _checkpoint(
         result.stopped_early = True
         return True
     return False
-
-
-def _summarise(instance: ProblemInstance, result: TrainResult) -> None:
-    """Final/best values, and the test split read once (model loaded; ok runs only).
-    Mirrors ``optlab.train.loop._summarise``."""
-    losses = [v for v in result.curve["val_loss"] if v is not None]
-    if losses:
-        result.final_val_loss = losses[-1]
-        finite = [v for v in losses if math.isfinite(v)]
-        result.best_val_loss = min(finite) if finite else math.nan
-    accuracies = [a for a in result.curve["val_accuracy"] if a is not None]
-    if accuracies:
-        result.final_val_accuracy = accuracies[-1]
-        result.best_val_accuracy = max(accuracies)
-    if result.status == "ok":
-        test = instance.data.test if instance.data else None
-        result.test_loss, result.test_accuracy = evaluate(instance, test)

@@ -179,7 +179,7 @@ def train(
     finally:
         limited.restore()
     result.steps, result.evaluations, result.seconds = steps, evaluations, seconds
-    _summarise(instance, result)
+    summarise(instance, result)
     return result
 
 
@@ -268,7 +268,9 @@ def _append(
     curve["val_accuracy"].append(accuracy)
 
 
-def _summarise(instance: ProblemInstance, result: TrainResult) -> None:
+def summarise(instance: ProblemInstance, result: TrainResult) -> None:
+    """Fill ``result``'s final/best validation values from its curve and, for a run that
+    ended ``ok``, read the test split once (with the model as it ended)."""
     losses = [v for v in result.curve["val_loss"] if v is not None]
     if losses:
         result.final_val_loss = losses[-1]
