@@ -295,6 +295,14 @@ def multi_init(
             f"--repeats and --study-steps must be >= 1, got {repeats} and {study_steps}"
         )
     problem_registry.spec(problem)
+    from optlab import optim
+
+    if not optim.spec(optimizer).elementwise or optim.spec(optimizer).requires_closure:
+        elementwise = ", ".join(n for n in optim.names() if optim.spec(n).elementwise)
+        raise OptlabError(
+            f"--optimizer {optimizer} cannot be vectorised over a population (it is not "
+            f"elementwise); elementwise optimizers: {elementwise}"
+        )
     context = problem_registry.BuildContext(data_dir=data_dir, download=download)
     template = problem_registry.build(problem, context)  # fails early on missing data
     rows = len(template.data.train[0]) if template.data else 1
@@ -431,13 +439,26 @@ def multi_init(
         study = store.put("halving", study_config, measured.as_record())
     else:
         console.print(f"seed study already in {out}: reused")
-    summary = study["result"]["summary"]
+    summary, measured_steps = study["result"]["summary"], study["result"]
+    arms = []
+    for arm, label in (("winner", "winner"), ("default", "default seed"),
+                       ("median", f"median of {num_models}")):  # fmt: skip
+        reached = sum(1 for value in measured_steps[arm] if math.isfinite(value))
+        if reached == len(measured_steps[arm]):
+            arms.append(f"{label} {summary[arm + '_mean']:.1f} ± {summary[arm + '_std']:.1f}")
+        else:
+            arms.append(f"{label} reached it in {reached} of {len(measured_steps[arm])} repeats")
+    saving = summary["saving_vs_default_mean"]
     console.print(
-        f"steps to target {template.target:g}, mean ± std over {repeats} repeats: winner "
-        f"{summary['winner_mean']:.1f} ± {summary['winner_std']:.1f}, default seed "
-        f"{summary['default_mean']:.1f} ± {summary['default_std']:.1f}, median of "
-        f"{num_models} {summary['median_mean']:.1f} ± {summary['median_std']:.1f}; winner "
-        f"saves {summary['saving_vs_default_mean']:.1%} ± {summary['saving_vs_default_std']:.1%}"
+        f"steps to the validation target {template.target:g} within {budget} steps, over "
+        f"{repeats} repeats: "
+        + ", ".join(arms)
+        + (
+            f"; the winner saves {saving:.1%} ± {summary['saving_vs_default_std']:.1%} "
+            "against the default seed"
+            if math.isfinite(saving)
+            else "; no saving to state (an arm missed the target; raise --study-steps)"
+        )
     )
 
 
