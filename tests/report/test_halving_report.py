@@ -93,3 +93,14 @@ def test_write_report_includes_both_sections_with_figures(store, tmp_path: Path)
     names = sorted(p.name for p in (tmp_path / "out" / "figures").glob("*.png"))
     assert any("halving-" in n for n in names) and any("seed-study-" in n for n in names)
     assert "seed-study" in Path(paths["html"]).read_text()
+
+
+def test_a_ray_record_says_its_scheduler_and_that_survivors_may_differ(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "store")
+    scheduler = {"name": "ASHAScheduler", "reduction_factor": 2, "grace_period": 1, "max_t": 2}
+    config = {**BASE, "final_steps": 5, "init_seeds": [1, 2, 3, 4], "backend": "ray"}
+    store.put("halving", config, {**HALVING, "backend": "ray", "scheduler": scheduler})
+    store.put("halving", {**BASE, "final_steps": 5, "init_seeds": [1, 2, 3, 4]}, HALVING)
+    text = Path(write_report(store, tmp_path / "out")["markdown"]).read_text()
+    assert text.count("Ran on Ray Tune under ASHAScheduler (reduction factor 2") == 1
+    assert "survivors can differ from the exact in-process rule" in text

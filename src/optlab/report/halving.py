@@ -229,6 +229,16 @@ def write_section(
             f"then trained {config['final_steps']} steps: validation loss "
             f"{compact(result['final_val_loss'])}, test loss {compact(result['test_loss'])}."
         )
+        scheduler = result.get("scheduler")
+        if result.get("backend") == "ray" and isinstance(scheduler, dict):
+            doc.paragraph(
+                f"Ran on Ray Tune under {scheduler.get('name', 'a scheduler')} (reduction "
+                f"factor {scheduler.get('reduction_factor')}, grace period "
+                f"{scheduler.get('grace_period')} round, at most {scheduler.get('max_t')} "
+                "rounds): asynchronous, so trials stop at rounds 1, 2, 4, ... and the "
+                "survivors can differ from the exact in-process rule above; the rounds below "
+                "are what Ray reported."
+            )
         doc.table(rounds_table(record))
         name = f"{config['problem']}-{config['optimizer']}"
         path = save(rounds_figure(record), name, f"halving-{record['key'][:8]}")
