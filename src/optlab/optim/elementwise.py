@@ -49,7 +49,7 @@ import torch
 from torch.optim.optimizer import ParamsT
 from torch.utils.hooks import RemovableHandle
 
-from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span
+from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span, in_flat_layout
 from optlab.optim.hyperparameters import check_optional_bool
 
 #: A parameter group with at least this many elements is stepped by compiled code on CPU
@@ -292,6 +292,8 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if _has_members(group) or len(params) != len(group["params"]) or min(steps) != max(steps):
             return None
         cache = self._flat_cache.get(index)
+        if cache is None and not in_flat_layout(params[0]):
+            return None  # the common case: no layout, nothing more to check
         param_ptrs = [param.data_ptr() for param in params]
         if (
             cache is None

@@ -169,6 +169,11 @@ def _is_view_at(tensor: torch.Tensor, base: torch.Tensor, offset: int, like: tor
     )
 
 
+def in_flat_layout(param: torch.Tensor) -> bool:
+    """Whether ``param`` was placed in a flat layout (it may have left it since)."""
+    return param in _LOCATIONS
+
+
 def flat_span(params: list[torch.Tensor]) -> tuple[FlatBuffer, int, int] | None:
     """``(buffer, start, stop)`` when ``params``, in this order, occupy consecutive ranges
     ``[start, stop)`` of one flat buffer (and still are its views); otherwise ``None``."""
