@@ -53,3 +53,16 @@ def test_a_learned_policy_is_tuned_and_run_on_the_same_grid(tmp_path: Path, poli
 def test_a_missing_policy_file_fails_the_suite_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(SuiteError, match="does not exist"):
         _suite(f"learned:{tmp_path / 'absent.pt'}")
+
+
+def test_lrs_and_hyperparameters_tables_accept_a_learned_name(policy_file) -> None:
+    name = f"learned:{policy_file}"
+    suite = Suite(
+        name="learned",
+        problems=("beale",),
+        optimizers=(name,),
+        seeds=(42,),
+        tuning=Tuning(trials=6),
+        lrs={name: 0.02},
+    )
+    assert suite.untuned_lr(name) == 0.02

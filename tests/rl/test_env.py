@@ -10,7 +10,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from rl_policies import descent_policy
 
-from optlab.optim.learned import Learned
+from optlab.optim.learned import Learned, LearnedPolicy, PolicyConfig
 from optlab.rl.env import EnvConfig, OptimizationEnv
 from optlab.rl.instances import RLError, instance_seeds
 
@@ -116,9 +116,15 @@ def test_invalid_config_names_the_field() -> None:
         OptimizationEnv(problem="quadratic", num_problems=1).step(np.zeros(20))
 
 
-def test_env_and_learned_take_the_same_steps() -> None:
-    """The env's coordinate observation is exactly what Learned feeds its policy."""
-    policy = descent_policy(lr=0.1, history_len=4)
+@pytest.mark.parametrize("kind", ["descent", "random"])
+def test_env_and_learned_take_the_same_steps(kind: str) -> None:
+    """The env's coordinate observation is exactly what Learned feeds its policy. The
+    random policy reads every feature (gradient, objective and action histories, relative
+    scale), so a history either side mishandles shows up here."""
+    if kind == "descent":
+        policy = descent_policy(lr=0.1, history_len=4)
+    else:
+        policy = LearnedPolicy.fresh(PolicyConfig(history_len=4, lr=0.1), seed=3)
     env = OptimizationEnv(problem="robust-regression", num_problems=2, history_len=4, lr=0.1)
     obs, _ = env.reset(seed=0, options={"instance": 1})
     for _ in range(8):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
@@ -137,11 +138,14 @@ def test_learned_lowers_a_loss_and_needs_a_closure() -> None:
         optimizer.step()
 
 
-def test_state_dict_round_trip_continues_identically() -> None:
+@pytest.mark.parametrize("kind", ["descent", "random"])
+def test_state_dict_round_trip_continues_identically(kind: str) -> None:
     torch.manual_seed(1)
     start = [torch.randn(4, 3, dtype=torch.float64), torch.randn(5, dtype=torch.float64)]
     params = [p.clone().requires_grad_(True) for p in start]
-    optimizer = Learned(params, descent_policy())
+    # the random policy reads every history, so a history lost in the round trip shows
+    policy = descent_policy() if kind == "descent" else LearnedPolicy.fresh(seed=5)
+    optimizer = Learned(params, policy)
     for _ in range(6):
         optimizer.step(_quadratic_closure(optimizer, params))
     saved = copy.deepcopy(optimizer.state_dict())
@@ -152,7 +156,7 @@ def test_state_dict_round_trip_continues_identically() -> None:
         "objective_history",
     }
     resumed_params = [p.detach().clone().requires_grad_(True) for p in params]
-    resumed = Learned(resumed_params, descent_policy())
+    resumed = Learned(resumed_params, policy)
     resumed.load_state_dict(saved)
     for _ in range(5):
         optimizer.step(_quadratic_closure(optimizer, params))
@@ -161,7 +165,7 @@ def test_state_dict_round_trip_continues_identically() -> None:
         assert torch.equal(a, b)
     # a fresh optimizer (empty history) would not continue the same way
     fresh_params = [p.detach().clone().requires_grad_(True) for p in params]
-    fresh = Learned(fresh_params, descent_policy())
+    fresh = Learned(fresh_params, policy)
     fresh.step(_quadratic_closure(fresh, fresh_params))
     optimizer.step(_quadratic_closure(optimizer, params))
     assert not all(torch.equal(a, b) for a, b in zip(params, fresh_params, strict=True))
@@ -238,3 +242,32 @@ def test_float32_policy_drives_float64_and_net_parameters() -> None:
     losses = [float(optimizer.step(closure).detach()) for _ in range(40)]
     assert losses[-1] < losses[0]
     assert isinstance(CoordinatewiseNet(PolicyConfig()), torch.nn.Module)
+
+
+def test_objective_history_is_at_least_float32_and_an_infinite_loss_makes_no_nan() -> None:
+    param = torch.ones(3, dtype=torch.float16, requires_grad=True)
+    optimizer = Learned([param], LearnedPolicy.fresh(seed=2))
+    losses = iter([1e6, 5.0])  # above float16's range, then a normal value
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        (param.float().sum() * 0).backward()
+        param.grad = torch.full_like(param, 0.5)
+        return torch.tensor(next(losses))
+
+    optimizer.step(closure)
+    optimizer.step(closure)
+    assert optimizer.state[param]["objective_history"].dtype == torch.float32
+    assert optimizer.state[param]["objective_history"][-2] == 1e6
+    values = iter([1e3, math.inf, 5.0, 4.0])
+    other = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    learned = Learned([other], LearnedPolicy.fresh(seed=2))
+
+    def finite_grads() -> torch.Tensor:
+        learned.zero_grad()
+        other.grad = torch.full_like(other, 0.1)
+        return torch.tensor(next(values))
+
+    for _ in range(4):
+        learned.step(finite_grads)
+    assert torch.isfinite(other).all()

@@ -76,3 +76,14 @@ def test_train_then_bench_end_to_end(tmp_path: Path) -> None:
     again = runner.invoke(app, arguments)  # a re-run reuses every stored run
     assert again.exit_code == 0
     assert len(ResultsStore(out)) == len(frame)
+
+
+def test_train_refuses_an_unwritable_out_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where a folder would be")
+    result = runner.invoke(
+        app, ["rl", "train", "--num-problems", "1", "--timesteps", "1", "--out",
+              str(blocker / "p.pt")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "cannot be written" in _error_line(result)

@@ -44,6 +44,8 @@ def test_ppo_changes_the_network_and_saves_a_loadable_policy(trained: Path) -> N
         policy_config=TINY.policy,
     )
     assert untrained.coordinate_net.log_std.shape == (1,)
+    # PPO moved the weights: the exploration scale starts at a constant and was trained
+    assert not torch.equal(policy.net.log_std.detach(), untrained.coordinate_net.log_std.detach())
     record = json.loads(config_path_of(trained).read_text())
     assert record["training"]["problem"] == "quadratic"
     assert record["training"]["num_problems"] == 4

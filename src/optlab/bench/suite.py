@@ -133,7 +133,7 @@ class Suite:
             if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
                 raise SuiteError(f"steps.{problem} must be an integer >= 1, got {budget!r}")
         for name, values in self.hyperparameters.items():
-            _names("hyperparameters", [name], optim.names())
+            _names("hyperparameters", [name], _optimizer_names([name]))
             if not isinstance(values, Mapping):
                 raise SuiteError(f"[hyperparameters.{name}] must be a table, got {values!r}")
             if "lr" in values:
@@ -144,7 +144,7 @@ class Suite:
             except (TypeError, ValueError, RuntimeError) as error:
                 raise SuiteError(f"hyperparameters.{name}: {error}") from error
         for name, lr in self.lrs.items():
-            _names("lrs", [name], optim.names())
+            _names("lrs", [name], _optimizer_names([name]))
             try:
                 optim.spec(name).validate({"lr": lr})
             except (TypeError, ValueError) as error:

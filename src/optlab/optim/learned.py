@@ -142,9 +142,13 @@ def tensor_features(
     scale = grads.abs().amax(dim=0)
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     g_hat = grads / safe
-    delta = objectives[-1] - objectives
+    delta = (objectives[-1] - objectives).to(torch.float64)
     largest = delta.abs().amax()
     d = delta / largest if bool(largest > 0) else torch.zeros_like(delta)
+    # an infinite objective in the window: its own entry keeps its sign, the finite ones
+    # become 0; a NaN objective reads as no change. Never a NaN feature.
+    d = torch.nan_to_num(torch.where(torch.isinf(delta), torch.sign(delta), d), nan=0.0)
+    d = d.to(grads.dtype)
     columns = grads.shape[1]
     features = torch.cat(
         [g_hat.T, d.unsqueeze(0).expand(columns, -1), (actions / action_clip).T], dim=1
@@ -381,8 +385,13 @@ class Learned(torch.optim.Optimizer):
             state["step"] = 0
             state["grad_history"] = torch.zeros(shape, dtype=param.dtype, device=param.device)
             state["action_history"] = torch.zeros(shape, dtype=param.dtype, device=param.device)
+            # at least float32: a loss above float16's range, or rounded by bfloat16,
+            # would corrupt the objective features
             state["objective_history"] = torch.full(
-                (length,), objective, dtype=param.dtype, device=param.device
+                (length,),
+                objective,
+                dtype=torch.promote_types(param.dtype, torch.float32),
+                device=param.device,
             )
         return state
 

@@ -99,6 +99,11 @@ class TrainingConfig:
         check_count("threads", self.threads)
         if not isinstance(self.policy, PolicyConfig):
             raise RLError(f"policy must be a PolicyConfig, got {type(self.policy).__name__}")
+        if self.policy.action_clip != 1.0:
+            raise RLError(
+                f"policy.action_clip must be 1.0 for training (the environment's action "
+                f"bound; the step scale is policy.lr), got {self.policy.action_clip}"
+            )
         if not isinstance(self.ppo, PPOSettings):
             raise RLError(f"ppo must be a PPOSettings, got {type(self.ppo).__name__}")
 
@@ -147,6 +152,17 @@ def config_path_of(policy_path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after it, when ``out`` cannot be written."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.with_name(f".{out.name}.probe")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RLError(f"--out {out} cannot be written: {error.strerror or error}") from None
+
+
 def train_policy(
     config: TrainingConfig, out: str | Path, progress: Progress | None = None
 ) -> TrainingOutcome:
@@ -163,6 +179,7 @@ def train_policy(
     out = Path(out)
     if out.exists() and out.is_dir():
         raise RLError(f"--out must be a file path, got the folder {out}")
+    _check_writable(out)
     env_config = config.env_config()
     settings = config.ppo
     total = config.total_timesteps
