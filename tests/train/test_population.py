@@ -192,3 +192,17 @@ def test_seed_study_measures_three_arms_per_repeat() -> None:
     opt = create("adam", list(population.params.values()), lr=0.05)
     reached = steps_to_target(population, opt, 200, 10, 0)
     assert reached[0] <= 200
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.6, 0.9, 0.99])
+def test_every_round_eliminates_someone_whatever_the_factor(factor: float) -> None:
+    from optlab.bench.ray_backend import halving_rounds
+    from optlab.train.population import kept_count
+
+    alive, rounds = 16, 0
+    while alive > 1:
+        kept = kept_count(alive, factor)
+        assert kept == min(alive - 1, math.ceil(alive * factor))
+        alive, rounds = kept, rounds + 1
+    assert rounds == halving_rounds(16, factor)
+    assert kept_count(2, factor) == 1 and kept_count(1, factor) == 1

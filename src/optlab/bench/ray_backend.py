@@ -78,7 +78,7 @@ from optlab.bench.suite import Suite
 from optlab.errors import OptlabError
 from optlab.problems.base import BuildContext, ProblemInstance
 from optlab.train.loop import evaluate, minibatches
-from optlab.train.population import HalvingConfig
+from optlab.train.population import HalvingConfig, kept_count
 
 BACKENDS = ("local", "ray")
 """Where a bench or a halving runs: in this process (or its pool), or on Ray."""
@@ -318,7 +318,7 @@ def halving_rounds(members: int, reduce_factor: float) -> int:
     """Rounds the in-process rule needs to get ``members`` down to one (at least 1)."""
     rounds = 0
     while members > 1:
-        members = max(1, math.ceil(members * reduce_factor))
+        members = kept_count(members, reduce_factor)
         rounds += 1
     return max(rounds, 1)
 

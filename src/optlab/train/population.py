@@ -30,8 +30,9 @@ Both give member i exactly what a lone model from init seed i computes, up to th
 of a differently blocked matrix product (tested in float64).
 
 :func:`successive_halving` trains all members for ``steps_per_round`` steps, evaluates each
-on the validation split, keeps the best ``ceil(N x reduce_factor)`` (lowest validation loss;
-a diverged member ranks last) by slicing the survivors out of the parameters AND the
+on the validation split, keeps the best ``ceil(N x reduce_factor)``, capped at ``N - 1`` so
+every round eliminates (:func:`kept_count`; lowest validation loss; a diverged member ranks
+last) by slicing the survivors out of the parameters AND the
 optimizer state, nothing restarted, and repeats while more than one member is left; the
 last one then trains for ``final_steps`` more steps.
 
@@ -292,7 +293,8 @@ class Population:
 
 @dataclass(frozen=True)
 class HalvingConfig:
-    """Successive halving: ``members`` models, keep ``ceil(n x reduce_factor)`` per round.
+    """Successive halving: ``members`` models, keep ``ceil(n x reduce_factor)`` (at most
+    ``n - 1``) per round.
 
     Attributes:
         members: population size N (>= 1).
@@ -337,9 +339,18 @@ class HalvingResult:
     test_loss: float = math.nan
 
 
+def kept_count(alive: int, reduce_factor: float) -> int:
+    """How many of ``alive`` members a round keeps: ``ceil(alive x reduce_factor)``, but at
+    least 1 and at most ``alive - 1``, so every round eliminates someone (with a factor
+    above 0.5, ceil(2 r) = 2 would otherwise keep two members forever)."""
+    if alive <= 1:
+        return alive
+    return max(1, min(alive - 1, math.ceil(alive * reduce_factor)))
+
+
 def survivors(losses: torch.Tensor, reduce_factor: float) -> list[int]:
-    """Indices of the best ``ceil(n x reduce_factor)`` members (NaN ranks last), best first."""
-    count = max(1, math.ceil(len(losses) * reduce_factor))
+    """Indices of the best :func:`kept_count` members (NaN ranks last), best first."""
+    count = kept_count(len(losses), reduce_factor)
     ranked = torch.where(torch.isnan(losses), torch.inf, losses)
     order = sorted(range(len(losses)), key=lambda i: (float(ranked[i]), i))
     return order[:count]
@@ -693,7 +704,7 @@ def _sizes(config: HalvingConfig) -> list[int]:
     sizes, alive = [], config.members
     while alive > 1:
         sizes.append(alive)
-        alive = max(1, math.ceil(alive * config.reduce_factor))
+        alive = kept_count(alive, config.reduce_factor)
     return sizes
 
 
