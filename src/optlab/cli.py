@@ -315,6 +315,7 @@ def multi_init(
         data_seed=seed,
     )
     hyperparameters = {} if lr is None else {"lr": lr}
+    optim.spec(optimizer).validate(hyperparameters)  # e.g. --lr nan, named, before any work
     seeds = list(range(seed, seed + num_models))
     record_config = {
         "problem": problem,
@@ -372,7 +373,7 @@ def multi_init(
 
             result, _ = successive_halving(
                 build, seeds, optimizer, hyperparameters, config, on_round=show,
-                checkpoint_dir=partial,
+                checkpoint_dir=partial, checkpoint_key=config_key(record_config),
             )  # fmt: skip
         stored = store.put(
             "halving",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,24 @@ def test_a_killed_multi_init_resumes_and_leaves_no_checkpoint(tmp_path, monkeypa
     assert halving_records(out) == []  # no partial record
     (partial,) = (out / "halving").glob("*.partial")
     assert [p.name for p in partial.iterdir()] == ["round-1.pt"]
-    monkeypatch.setattr(population, "successive_halving", original)
-    resumed = runner.invoke(app, [*BASE, "--out", str(out)])
+    rounds_run: list[int] = []
+
+    def counting(*args, on_round, **kwargs):
+        def count(record):
+            rounds_run.append(len(record["seeds"]))
+            on_round(record)
+
+        return original(*args, on_round=count, **kwargs)
+
+    monkeypatch.setattr(population, "successive_halving", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", population.CheckpointWarning)  # must resume, not redo
+        resumed = runner.invoke(app, [*BASE, "--out", str(out)])
     assert resumed.exit_code == 0, resumed.output
     assert not partial.exists()
+    fresh_rounds = len(halving_records(out)[0]["result"]["rounds"])
+    assert len(rounds_run) == fresh_rounds - 1  # round 1 came from the checkpoint
+    monkeypatch.setattr(population, "successive_halving", original)
     fresh = runner.invoke(app, [*BASE, "--out", str(tmp_path / "fresh")])
     assert fresh.exit_code == 0, fresh.output
     (a,), (b,) = halving_records(out), halving_records(tmp_path / "fresh")

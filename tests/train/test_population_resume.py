@@ -173,8 +173,28 @@ def test_per_member_learning_rates_survive_elimination_and_resume(tmp_path: Path
 
     with pytest.raises(Killed):
         halve(tmp_path, stop)
-    resumed, _ = halve(tmp_path)
+    rounds_run: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CheckpointWarning)  # the lrs must load back
+        resumed, _ = halve(tmp_path, rounds_run.append)
     assert resumed == whole
+    assert len(rounds_run) == len(whole.rounds) - 1  # round 1 came from the checkpoint
+
+
+def test_a_checkpoint_of_another_problem_is_not_resumed(tmp_path: Path, uninterrupted) -> None:
+    def halve(key, on_round=None):
+        return successive_halving(
+            counted(None), SEEDS, "adam", {"lr": 0.01}, CONFIG, on_round=on_round,
+            checkpoint_dir=tmp_path, checkpoint_key=key,
+        )  # fmt: skip
+
+    def stop(record):
+        raise Killed
+
+    with pytest.raises(Killed):
+        halve("problem-a", stop)
+    with pytest.warns(CheckpointWarning):
+        halve("problem-b")
 
 
 def test_checkpoint_writes_leave_no_temporary_files(tmp_path: Path) -> None:

@@ -819,6 +819,7 @@ def successive_halving(
     *,
     on_round: Callable[[dict[str, list[Any]]], None] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_key: str | None = None,
     batched: bool | None = None,
 ) -> tuple[HalvingResult, Population]:
     """Train a population from ``init_seeds`` and halve it until one member is left.
@@ -831,6 +832,10 @@ def successive_halving(
         on_round: called with each round's record (after its checkpoint is written).
         checkpoint_dir: where to checkpoint each round and resume from (module docstring);
             None: no checkpoints.
+        checkpoint_key: what ``build`` builds, named by the caller (e.g. a hash of the
+            problem, instance seed and data): ``build`` itself cannot be compared, so a
+            checkpoint of another problem with same-shaped models is told apart only by
+            this key (the CLI passes its record's config key).
         batched: the :class:`Population` path (None: automatic).
     """
     if len(init_seeds) != config.members:
@@ -851,6 +856,7 @@ def successive_halving(
         )
 
     identity = _identity(optimizer, hyperparameters, config, init_seeds)
+    identity["checkpoint_key"] = checkpoint_key
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
     run = None
     if folder is not None:
