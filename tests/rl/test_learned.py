@@ -271,3 +271,32 @@ def test_objective_history_is_at_least_float32_and_an_infinite_loss_makes_no_nan
     for _ in range(4):
         learned.step(finite_grads)
     assert torch.isfinite(other).all()
+
+
+def test_compare_on_instances_runs_everyone_from_the_same_starts_and_summarises() -> None:
+    from optlab.rl.evaluation import LEARNED, compare_on_instances, summarise
+
+    comparison = compare_on_instances(
+        descent_policy(lr=0.05), "quadratic", baselines={"sgd": {"lr": 0.0}}, count=2, steps=5
+    )
+    assert set(comparison.final) == {LEARNED, "sgd"}
+    assert all(len(values) == 2 for values in comparison.final.values())
+    starts = {label: [curve[0] for curve in curves] for label, curves in comparison.curves.items()}
+    assert starts[LEARNED] == starts["sgd"]  # same instances, same starting points
+    assert comparison.final["sgd"] == starts["sgd"]  # lr 0 leaves the start unchanged
+    table = summarise(comparison)
+    assert table["sgd"]["learned_wins"] == 1.0  # descent lowers every instance's objective
+    assert table[LEARNED]["learned_wins"] == 0.0
+
+
+@pytest.mark.parametrize("returned", [None, torch.ones(3)])
+def test_a_closure_without_a_scalar_loss_is_refused_clearly(returned) -> None:
+    param = torch.ones(2, requires_grad=True)
+    optimizer = Learned([param], descent_policy())
+
+    def closure():
+        param.grad = torch.ones(2)
+        return returned
+
+    with pytest.raises(TypeError, match="closure must return the loss"):
+        optimizer.step(closure)

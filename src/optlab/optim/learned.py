@@ -405,7 +405,14 @@ class Learned(torch.optim.Optimizer):
             )
         with torch.enable_grad():
             loss = closure()
-        objective = float(torch.as_tensor(loss).detach())
+        try:
+            objective = float(torch.as_tensor(loss).detach())
+        except (TypeError, ValueError, RuntimeError):
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise TypeError(
+                "Learned.step: the closure must return the loss as a number or a one-element "
+                f"tensor, got {shape}"
+            ) from None
         entries = []
         for group in self.param_groups:
             for param in group["params"]:

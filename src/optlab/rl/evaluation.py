@@ -109,14 +109,18 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def summarise(comparison: Comparison) -> dict[str, dict[str, float]]:
-    """Per optimizer: mean, std, median of the final objective, and how often it beat
-    each instance's first baseline... (``wins``: fraction of instances where the learned
-    policy's final objective is lower than this optimizer's)."""
-    learned = comparison.final.get(LEARNED, [])
+    """Per optimizer: mean, std and median of the final objective, and ``learned_wins``:
+    the fraction of (instance, repeat) pairs where the learned policy's final objective is
+    lower than this optimizer's (NaN when the comparison has no learned runs)."""
+    learned = comparison.final.get(LEARNED)
     table = {}
     for label, values in comparison.final.items():
         mean, std = mean_std(values)
-        wins = sum(a < b for a, b in zip(learned, values, strict=True)) / max(len(values), 1)
+        wins = (
+            sum(a < b for a, b in zip(learned, values, strict=True)) / max(len(values), 1)
+            if learned is not None and len(learned) == len(values)
+            else math.nan
+        )
         table[label] = {
             "mean": mean,
             "std": std,
