@@ -12,7 +12,6 @@ from rl_policies import descent_policy
 
 from optlab import optim
 from optlab.optim.learned import (
-    CoordinatewiseNet,
     Learned,
     LearnedPolicy,
     PolicyConfig,
@@ -228,10 +227,15 @@ def test_learned_meets_the_contract(policy_file: Path) -> None:
     assert ran <= set(CHECKS)
 
 
-def test_float32_policy_drives_float64_and_net_parameters() -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float32_policy_drives_float32_and_float64_nets(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
-    x, y = torch.randn(32, 5), torch.randn(32, 1)
-    optimizer = Learned(net.parameters(), descent_policy(lr=0.01))
+    net = net.to(dtype)
+    x, y = torch.randn(32, 5, dtype=dtype), torch.randn(32, 1, dtype=dtype)
+    policy = descent_policy(lr=0.01)
+    assert next(policy.net.parameters()).dtype == torch.float32
+    optimizer = Learned(net.parameters(), policy)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
@@ -241,7 +245,9 @@ def test_float32_policy_drives_float64_and_net_parameters() -> None:
 
     losses = [float(optimizer.step(closure).detach()) for _ in range(40)]
     assert losses[-1] < losses[0]
-    assert isinstance(CoordinatewiseNet(PolicyConfig()), torch.nn.Module)
+    assert all(param.dtype == dtype for param in net.parameters())
+    state = optimizer.state[next(net.parameters())]
+    assert state["grad_history"].dtype == dtype
 
 
 def test_objective_history_is_at_least_float32_and_an_infinite_loss_makes_no_nan() -> None:
