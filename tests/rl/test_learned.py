@@ -306,3 +306,12 @@ def test_a_closure_without_a_scalar_loss_is_refused_clearly(returned) -> None:
 
     with pytest.raises(TypeError, match="closure must return the loss"):
         optimizer.step(closure)
+
+
+def test_a_state_of_another_history_length_is_refused_on_load() -> None:
+    params = [torch.ones(3, dtype=torch.float64, requires_grad=True)]
+    short = Learned(params, descent_policy(history_len=3))
+    short.step(_quadratic_closure(short, params))
+    longer = Learned(params, descent_policy(history_len=4))
+    with pytest.raises(ValueError, match="history_len=4"):
+        longer.load_state_dict(short.state_dict())

@@ -377,6 +377,20 @@ class Learned(torch.optim.Optimizer):
         state["policy"] = self.policy
         return state
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's ``load_state_dict``, then a check that every stored history has this
+        policy's length (a state saved under another policy fails here, in one line)."""
+        super().load_state_dict(state_dict)
+        length = self.policy.config.history_len
+        for state in self.state.values():
+            history = state.get("grad_history")
+            if isinstance(history, torch.Tensor) and history.shape[0] != length:
+                self.state.clear()
+                raise ValueError(
+                    f"Learned.load_state_dict: the state holds histories of "
+                    f"{history.shape[0]} steps, this policy reads history_len={length}"
+                )
+
     def _histories(self, param: torch.Tensor, objective: float) -> dict[str, Any]:
         state = self.state[param]
         if not state:
