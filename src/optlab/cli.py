@@ -249,6 +249,13 @@ def multi_init(
     epochs: Annotated[float, typer.Option(help="epochs the survivor trains afterwards")] = 1.0,
     lr: Annotated[float | None, typer.Option(help="learning rate (default: torch's)")] = None,
     seed: Annotated[int, typer.Option(help="first init seed (then seed+1, ...)")] = 42,
+    data_order: Annotated[
+        str,
+        typer.Option(
+            help="shared (every member sees the same batches, seeded by --seed) or "
+            "per-member (member i draws its own order, seed + i)"
+        ),
+    ] = "shared",
     out: Annotated[Path, typer.Option(help="results store folder")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
     download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
@@ -313,6 +320,7 @@ def multi_init(
         steps_per_round=steps_per_round,
         final_steps=round(epochs * per_epoch),
         data_seed=seed,
+        data_order=data_order,
     )
     hyperparameters = {} if lr is None else {"lr": lr}
     optim.spec(optimizer).validate(hyperparameters)  # e.g. --lr nan, named, before any work
@@ -330,6 +338,8 @@ def multi_init(
         "instance_seed": context.instance_seed,
         "data": problem_registry.data_fingerprint(problem, data_dir),
     }
+    if data_order != "shared":  # (absent when shared: older records keep their keys)
+        record_config["data_order"] = data_order
     if backend == "ray":  # ASHA's survivors are not the exact rule's: a record of its own
         record_config["backend"] = "ray"
     store = ResultsStore(out)

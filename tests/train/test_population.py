@@ -206,3 +206,72 @@ def test_every_round_eliminates_someone_whatever_the_factor(factor: float) -> No
         alive, rounds = kept, rounds + 1
     assert rounds == halving_rounds(16, factor)
     assert kept_count(2, factor) == 1 and kept_count(1, factor) == 1
+
+
+def test_per_member_data_orders_equal_lone_models_with_their_own_orders() -> None:
+    from optlab.train.loop import minibatches
+    from optlab.train.population import MemberBatches
+
+    seeds, data_seeds = [1, 2, 3], [42, 43, 44]
+    population = Population([_digits(seed) for seed in seeds], seeds)
+    stacked = create("adam", list(population.params.values()), lr=1e-3)
+    stream = MemberBatches(population.template, data_seeds)
+    for _ in range(6):
+        stacked.zero_grad()
+        population.losses(next(stream), per_member=True).sum().backward()
+        stacked.step()
+    different = 0
+    for member, (seed, data_seed) in enumerate(zip(seeds, data_seeds, strict=True)):
+        alone = _digits(seed)
+        opt = create("adam", alone.model.parameters(), lr=1e-3)
+        batches = minibatches(alone.data.train, alone.batch_size, data_seed)
+        for _ in range(6):
+            opt.zero_grad()
+            alone.loss(alone.model, next(batches)).backward()
+            opt.step()
+        for name, param in alone.model.named_parameters():
+            torch.testing.assert_close(
+                population.params[f"model.{name}"][member], param.detach(), rtol=1e-5, atol=1e-5
+            )
+        shared = _digits(seed)  # the same member on the shared order (data seed 42) differs
+        opt = create("adam", shared.model.parameters(), lr=1e-3)
+        batches = minibatches(shared.data.train, shared.batch_size, 42)
+        for _ in range(6):
+            opt.zero_grad()
+            shared.loss(shared.model, next(batches)).backward()
+            opt.step()
+        different += not torch.allclose(shared.model[-1].weight, alone.model[-1].weight)
+    assert different == 2  # members 2 and 3 saw other batches than the shared order
+
+
+def test_per_member_halving_resumes_to_the_same_result(tmp_path) -> None:
+    config = HalvingConfig(
+        members=4, reduce_factor=0.5, steps_per_round=4, final_steps=2, data_order="per-member"
+    )
+
+    def halve(folder=None, on_round=None):
+        return successive_halving(
+            _digits, [1, 2, 3, 4], "adam", {"lr": 1e-3}, config, checkpoint_dir=folder,
+            on_round=on_round,
+        )[0]  # fmt: skip
+
+    whole = halve()
+    shared = successive_halving(
+        _digits, [1, 2, 3, 4], "adam", {"lr": 1e-3},
+        HalvingConfig(members=4, reduce_factor=0.5, steps_per_round=4, final_steps=2),
+    )[0]  # fmt: skip
+    assert whole.rounds[0]["val_loss"] != shared.rounds[0]["val_loss"]
+
+    def stop(record):
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        halve(tmp_path, stop)
+    assert halve(tmp_path) == whole
+
+
+def test_data_order_is_validated() -> None:
+    with pytest.raises(PopulationError, match="data_order must be one of shared, per-member"):
+        HalvingConfig(data_order="random")
+    with pytest.raises(PopulationError, match="needs data_order='shared'"):
+        HalvingConfig(cuda_graph=True, data_order="per-member")

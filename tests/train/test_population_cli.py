@@ -89,3 +89,29 @@ def test_seed_study_from_the_cli_is_stored_and_reused(tmp_path: Path) -> None:
 def test_seed_study_bad_input_exits_2(tmp_path: Path, extra, message) -> None:
     result = runner.invoke(app, [*BASE, "--out", str(tmp_path), *extra])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_per_member_data_order_is_its_own_record(tmp_path: Path) -> None:
+    out = tmp_path / "orders"
+    shared = runner.invoke(app, [*BASE, "--out", str(out)])
+    assert shared.exit_code == 0, shared.output
+    own = runner.invoke(app, [*BASE, "--out", str(out), "--data-order", "per-member"])
+    assert own.exit_code == 0, own.output
+    records = halving_records(out)
+    assert len(records) == 2
+    assert sorted(r["config"].get("data_order", "shared") for r in records) == [
+        "per-member",
+        "shared",
+    ]
+    bad = runner.invoke(app, [*BASE, "--out", str(out), "--data-order", "random"])
+    assert bad.exit_code == 2
+    assert "data_order must be one of shared, per-member" in bad.stderr
+
+
+def test_ray_refuses_a_per_member_data_order_before_starting() -> None:
+    from optlab.bench.ray_backend import RayBackendError, successive_halving_on_ray
+    from optlab.train.population import HalvingConfig
+
+    config = HalvingConfig(members=2, steps_per_round=1, data_order="per-member")
+    with pytest.raises(RayBackendError, match="per-member"):
+        successive_halving_on_ray("digits-mlp", "adam", {}, config, [1, 2], instance_seed=42)

@@ -428,6 +428,11 @@ def successive_halving_on_ray(
             f"optimizers: {', '.join(n for n in optim.names() if optim.spec(n).elementwise)}"
         )
     optim.spec(optimizer).validate(hyperparameters)
+    if config.data_order != "shared":
+        raise RayBackendError(
+            f"data_order {config.data_order!r} is not offered on Ray: its trials share the "
+            "data order (--data-order shared), or run the halving locally"
+        )
     rounds = halving_rounds(config.members, config.reduce_factor)
     factor = 1.0 / config.reduce_factor
     job = {

@@ -234,8 +234,15 @@ class Population:
         """``"batched-mlp"`` or ``"vmap"``: how :meth:`losses` computes."""
         return "vmap" if self.plan is None else "batched-mlp"
 
-    def losses(self, batch: Batch | None) -> torch.Tensor:
-        """Each member's loss on ``batch`` (shape ``[N]``)."""
+    def losses(self, batch: Batch | None, *, per_member: bool = False) -> torch.Tensor:
+        """Each member's loss on ``batch`` (shape ``[N]``); with ``per_member=True`` the
+        batch's tensors carry a leading population axis and member i sees slice i (vmap)."""
+        if per_member and batch is not None:
+
+            def own(params, buffers, member_batch):
+                return functional_call(self._module, (params, buffers), (member_batch,))
+
+            return vmap(own)(self.params, self.buffers, batch)
         if self.plan is not None and batch is not None:
             return mlp_losses(self.plan, self.params, batch)
 
@@ -291,6 +298,9 @@ class Population:
         self.seeds = [self.seeds[i] for i in members]
 
 
+DATA_ORDERS = ("shared", "per-member")
+
+
 @dataclass(frozen=True)
 class HalvingConfig:
     """Successive halving: ``members`` models, keep ``ceil(n x reduce_factor)`` (at most
@@ -301,7 +311,13 @@ class HalvingConfig:
         reduce_factor: fraction kept each round, in (0, 1).
         steps_per_round: optimizer steps between eliminations (>= 1).
         final_steps: steps the last survivor trains on afterwards (>= 0).
-        data_seed: seeds the shared mini-batch order.
+        data_seed: seeds the shared mini-batch order ("shared"), or the first member's
+            ("per-member": member i, by position among the init seeds, draws with
+            ``data_seed + i``).
+        data_order: ``"shared"`` (every member sees the same mini-batch: member i follows a
+            lone model from init seed i exactly) or ``"per-member"`` (each member its own
+            seeded order, stacked along the population axis; full-batch and analytic
+            problems have one order either way).
         cuda_graph: capture each round's training step as a CUDA graph and replay it
             (CUDA only; see the module docstring).
     """
@@ -312,6 +328,7 @@ class HalvingConfig:
     final_steps: int = 0
     data_seed: int = 42
     cuda_graph: bool = False
+    data_order: str = "shared"
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int) -> None:
@@ -327,6 +344,14 @@ class HalvingConfig:
             raise PopulationError(f"reduce_factor must be in (0, 1), got {factor!r}")
         if not isinstance(self.cuda_graph, bool):
             raise PopulationError(f"cuda_graph must be True or False, got {self.cuda_graph!r}")
+        if self.data_order not in DATA_ORDERS:
+            raise PopulationError(
+                f"data_order must be one of {', '.join(DATA_ORDERS)}, got {self.data_order!r}"
+            )
+        if self.cuda_graph and self.data_order == "per-member":
+            raise PopulationError(
+                "cuda_graph=True needs data_order='shared' (one static batch buffer)"
+            )
 
 
 @dataclass
@@ -474,6 +499,63 @@ class BatchStream:
 
 def _batches(instance: ProblemInstance, seed: int) -> Iterator[Batch | None]:
     return BatchStream(instance, seed)
+
+
+class MemberBatches:
+    """One :class:`BatchStream` per member, each with its own data-order seed, stacked
+    along a leading population axis (``Population.losses(batch, per_member=True)``);
+    :meth:`keep` follows the survivors, :meth:`state` / :meth:`restore` resume."""
+
+    def __init__(self, instance: ProblemInstance, seeds: Sequence[int]) -> None:
+        self.seeds = [int(seed) for seed in seeds]
+        self.streams = [BatchStream(instance, seed) for seed in self.seeds]
+
+    def __iter__(self) -> MemberBatches:
+        return self
+
+    def __next__(self) -> Batch:
+        batches = [next(stream) for stream in self.streams]
+        inputs = torch.stack([batch[0] for batch in batches])  # type: ignore[index]
+        targets = torch.stack([batch[1] for batch in batches])  # type: ignore[index]
+        return inputs, targets
+
+    def keep(self, members: Sequence[int]) -> None:
+        """Keep the streams of ``members`` (indices into the current population)."""
+        self.seeds = [self.seeds[i] for i in members]
+        self.streams = [self.streams[i] for i in members]
+
+    def state(self) -> dict[str, Any]:
+        return {"seeds": list(self.seeds), "streams": [s.state() for s in self.streams]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if len(state["streams"]) != len(self.streams):
+            raise ValueError(f"{len(state['streams'])} batch streams for {len(self.streams)}")
+        for stream, saved in zip(self.streams, state["streams"], strict=True):
+            stream.restore(saved)
+
+
+def _per_member(instance: ProblemInstance, config: HalvingConfig) -> bool:
+    """Whether members draw their own batches: asked for, and the problem has mini-batches
+    (full-batch and analytic problems have one order either way)."""
+    if config.data_order != "per-member" or instance.data is None:
+        return False
+    rows = len(instance.data.train[0])
+    return instance.batch_size is not None and instance.batch_size < rows
+
+
+def _make_batches(
+    instance: ProblemInstance, config: HalvingConfig, members: int, saved: Any = None
+) -> BatchStream | MemberBatches:
+    """The batch stream of a halving run (restored from ``saved`` when given)."""
+    if not _per_member(instance, config):
+        stream: BatchStream | MemberBatches = BatchStream(instance, config.data_seed)
+    elif saved is not None:
+        stream = MemberBatches(instance, saved["seeds"])
+    else:
+        stream = MemberBatches(instance, [config.data_seed + i for i in range(members)])
+    if saved is not None:
+        stream.restore(saved)
+    return stream
 
 
 # ------------------------------------------------------------------------ CUDA graphs
@@ -714,7 +796,7 @@ class _Run:
 
     population: Population
     optimizer: torch.optim.Optimizer
-    batches: BatchStream
+    batches: BatchStream | MemberBatches
     result: HalvingResult
 
 
@@ -776,8 +858,7 @@ def _restore(
             current[name] = value.requires_grad_(True) if kind == "params" else value
     optimizer = make_optimizer(list(population.params.values()))
     optimizer.load_state_dict(payload["optimizer"])
-    batches = BatchStream(population.template, config.data_seed)
-    batches.restore(payload["batches"])
+    batches = _make_batches(population.template, config, len(seeds), payload["batches"])
     rng = payload["rng"]
     if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8:
         raise ValueError("the RNG state is not a byte tensor")
@@ -866,7 +947,7 @@ def successive_halving(
         run = _Run(
             population,
             make_optimizer(list(population.params.values())),
-            BatchStream(population.template, config.data_seed),
+            _make_batches(population.template, config, len(init_seeds)),
             HalvingResult(),
         )
     population, opt, batches, result = run.population, run.optimizer, run.batches, run.result
@@ -880,7 +961,8 @@ def successive_halving(
                 graphed.step(batch)
                 continue
             opt.zero_grad(set_to_none=True)
-            population.losses(batch).sum().backward()
+            per_member = isinstance(batches, MemberBatches)
+            population.losses(batch, per_member=per_member).sum().backward()
             opt.step()
 
     while len(population) > 1:
@@ -891,6 +973,8 @@ def successive_halving(
         record["kept"] = [population.seeds[i] for i in kept]
         result.rounds.append(record)
         population.keep(kept, opt)
+        if isinstance(batches, MemberBatches):
+            batches.keep(kept)
         if graphed is not None:
             graphed = GraphedStep(population, opt)  # new tensors: capture again
         if folder is not None:
