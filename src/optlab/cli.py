@@ -342,6 +342,16 @@ def multi_init(
         record_config["data_order"] = data_order
     if backend == "ray":  # ASHA's survivors are not the exact rule's: a record of its own
         record_config["backend"] = "ray"
+
+    def build(init_seed: int) -> Any:
+        """The problem instance of an init seed (the halving's and the seed study's)."""
+        return problem_registry.build(
+            problem,
+            problem_registry.BuildContext(
+                init_seed=init_seed, data_dir=data_dir, download=download
+            ),
+        )
+
     store = ResultsStore(out)
     stored = store.get("halving", config_key(record_config))
     partial = store.root / "halving" / f"{config_key(record_config)}.partial"
@@ -362,15 +372,6 @@ def multi_init(
             )
         stored = store.put("halving", record_config, result)
     elif stored is None:
-
-        def build(init_seed: int) -> Any:
-            return problem_registry.build(
-                problem,
-                problem_registry.BuildContext(
-                    init_seed=init_seed, data_dir=data_dir, download=download
-                ),
-            )
-
         with _progress() as progress:
             task = progress.add_task(f"round 1: {num_models} models", total=None)
 
@@ -430,19 +431,10 @@ def multi_init(
     }
     study = store.get("halving", config_key(study_config))
     if study is None:
-
-        def build_study(init_seed: int) -> Any:
-            return problem_registry.build(
-                problem,
-                problem_registry.BuildContext(
-                    init_seed=init_seed, data_dir=data_dir, download=download
-                ),
-            )
-
         with _progress() as progress:
             task = progress.add_task("seed study: repeats", total=repeats)
             measured = run_seed_study(
-                build_study, optimizer, hyperparameters, config, steps=budget,
+                build, optimizer, hyperparameters, config, steps=budget,
                 eval_every=study_config["eval_every"], repeats=repeats, default_seed=seed,
                 first_seed=seed + num_models,
                 on_repeat=lambda _: progress.update(task, advance=1),

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from optlab.durable import fsync_directory, pid_alive
 from optlab.errors import OptlabError
 
 SCHEMA_VERSION = 1
@@ -100,25 +101,6 @@ def _host() -> str:
     return platform.node().replace(".", "-") or "host"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_directory(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
 class ResultsStore:
     """A folder of run and tuning records (see the module docstring)."""
 
@@ -146,7 +128,7 @@ class ResultsStore:
                 # ".<key16>.<host>.<pid>.<random>.tmp"
                 if len(parts) < 6 or parts[2] != host or not parts[3].isdigit():
                     continue
-                if _alive(int(parts[3])):
+                if pid_alive(int(parts[3])):
                     continue
                 with contextlib.suppress(OSError):
                     temporary.unlink()
@@ -195,7 +177,7 @@ class ResultsStore:
                 os.link(temporary, final)
             except FileExistsError:
                 return self._read(final)
-            _fsync_directory(folder)
+            fsync_directory(folder)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)

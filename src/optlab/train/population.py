@@ -90,6 +90,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional
 
 from optlab import optim
+from optlab.durable import fsync_directory, pid_alive
 from optlab.errors import OptlabError
 from optlab.optim.twins import TWINS
 from optlab.problems.base import Batch, ProblemInstance
@@ -707,25 +708,6 @@ def _identity(
     }
 
 
-def _fsync_directory(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def save_checkpoint(directory: str | os.PathLike[str], number: int, payload: Any) -> Path:
     """Write ``payload`` to ``directory/round-<number>.pt`` atomically (temporary file in
     the same folder, flush, fsync, ``os.replace``, fsync of the folder), then remove the
@@ -742,7 +724,7 @@ def save_checkpoint(directory: str | os.PathLike[str], number: int, payload: Any
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)
-        _fsync_directory(folder)
+        fsync_directory(folder)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -771,7 +753,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
         return
     for path in folder.glob(".round-*.tmp"):
         parts = path.name.split(".")  # ".round-K.<pid>.<random>.tmp"
-        if len(parts) >= 5 and parts[2].isdigit() and not _pid_alive(int(parts[2])):
+        if len(parts) >= 5 and parts[2].isdigit() and not pid_alive(int(parts[2])):
             with contextlib.suppress(OSError):
                 path.unlink()
 
