@@ -28,9 +28,10 @@ either way; its ``path`` field says which path produced the trials.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -103,18 +104,27 @@ def execute(config: RunConfig, data: DataOptions = DataOptions()) -> dict[str, A
     gives the same numbers in-process and in a pool. An exception becomes a one-line
     :class:`RunError` naming the run.
     """
+    what = (
+        f"run {config.problem} / {config.optimizer} {config.hyperparameters} "
+        f"(seed {config.init_seed})"
+    )
+    with _run_context(what):
+        return _execute(config, data)
+
+
+@contextlib.contextmanager
+def _run_context(what: str) -> Iterator[None]:
+    """Run with :data:`RUN_THREADS` torch threads (restored afterwards); an exception other
+    than an :class:`OptlabError` becomes a one-line :class:`RunError` naming ``what``."""
     threads = torch.get_num_threads()
     torch.set_num_threads(RUN_THREADS)
     try:
-        return _execute(config, data)
+        yield
     except OptlabError:
         raise
     except Exception as error:
         text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise RunError(
-            f"run {config.problem} / {config.optimizer} {config.hyperparameters} "
-            f"(seed {config.init_seed}) failed: {type(error).__name__}: {text}"
-        ) from error
+        raise RunError(f"{what} failed: {type(error).__name__}: {text}") from error
     finally:
         torch.set_num_threads(threads)
 
@@ -186,9 +196,11 @@ def execute_population(configs: list[RunConfig], data: DataOptions, mode: str) -
         or not population_tuning.can_vectorise(first.optimizer, fixed)
     ):
         return None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(RUN_THREADS)
-    try:
+    what = (
+        f"population of {first.problem} / {first.optimizer} {fixed} "
+        f"lrs {[c.hyperparameters['lr'] for c in configs]} (seed {first.init_seed})"
+    )
+    with _run_context(what):
         instance = _build(first, data)
         if not population_tuning.pays(mode, instance):
             return None
@@ -200,17 +212,6 @@ def execute_population(configs: list[RunConfig], data: DataOptions, mode: str) -
         )
         lrs = [float(config.hyperparameters["lr"]) for config in configs]
         return population_tuning.train_lr_sweep(instance, first.optimizer, fixed, lrs, train_config)
-    except OptlabError:
-        raise
-    except Exception as error:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise RunError(
-            f"population of {first.problem} / {first.optimizer} {fixed} "
-            f"lrs {[c.hyperparameters['lr'] for c in configs]} "
-            f"(seed {first.init_seed}) failed: {type(error).__name__}: {text}"
-        ) from error
-    finally:
-        torch.set_num_threads(threads)
 
 
 def execute_grid_and_store(store_root: str, grid: Grid, data: DataOptions) -> int:
