@@ -2,10 +2,12 @@
 the memory floor, in one run.
 
 Paths: ``loop`` (eager per tensor), ``foreach`` (``torch._foreach_*``), ``fused`` (torch's
-own kernel, where torch has one), ``compiled`` (optlab's rule under ``torch.compile``,
-per tensor), ``flat`` (the parameters placed by ``optlab.optim.flat.flatten_parameters``:
-the whole step compiled once over one buffer), ``default`` (what the class does when
-nothing is asked: the path the issue's CPU bound is about).
+own kernel for Adam and ScaledAdam; for IMO and MAMGD optlab's one-pass C++ CPU kernel of
+``optlab.optim.fused_cpu``), ``compiled`` (optlab's rule under ``torch.compile``, per
+tensor), ``flat-comp`` (the parameters placed by ``optlab.optim.flat.flatten_parameters``,
+the whole step compiled once over one buffer), ``flat`` (that layout with the class's
+default step: on CPU the fused kernel over the one buffer, else compiled), ``default``
+(what the class does when nothing is asked: the path the issue's CPU bound is about).
 
 Bytes: the minimum traffic of one step: read the parameter, its gradient and each state
 tensor once; write the parameter and each state tensor once: (3 + 2 S) x 4 bytes per fp32
@@ -69,6 +71,11 @@ def rows(device: str) -> list[Row]:
             Row(label, "loop", size, lambda p, c=cls: c(p, compiled=False, foreach=False)),
             Row(label, "foreach", size, lambda p, c=cls: c(p, foreach=True)),
             Row(label, "compiled", size, lambda p, c=cls: c(p, compiled=True)),
+        ]
+        if not cuda:  # optlab's fused kernels are CPU kernels
+            table.append(Row(label, "fused", size, lambda p, c=cls: c(p, fused=True)))
+        table += [
+            Row(label, "flat-comp", size, lambda p, c=cls: c(p, compiled=True), flat=True),
             Row(label, "flat", size, lambda p, c=cls: c(p), flat=True),
             Row(label, "default", size, lambda p, c=cls: c(p), bound=None if cuda else 1.15),
         ]

@@ -9,17 +9,29 @@ per form and this class does the rest, as ``torch.optim`` does for its own optim
   bit-identical numbers (the contract kit checks it);
 - the *compiled* path runs ``_single_tensor_rule`` under ``torch.compile`` (one compile per
   rule, dtype and constant hyperparameters: shapes are dynamic, and every per-step scalar
-  such as the learning rate enters as a 0-dim tensor, so a scheduler never recompiles).
+  such as the learning rate enters as a 0-dim tensor, so a scheduler never recompiles);
+- the *fused* path (rules that name a kernel in :attr:`ElementwiseOptimizer.fused_rule`:
+  IMO, MAMGD) runs the whole group through one C++ kernel of
+  :mod:`optlab.optim.fused_cpu`, in one pass over memory, as torch's ``fused=True`` Adam
+  does on CPU.
 
-Which path runs (torch's convention, plus compile where it pays):
+Which path runs (torch's convention, plus fused kernels and compile where they pay):
 
+- with every flag ``None`` (the default), a CPU group of at least
+  :data:`COMPILE_MIN_NUMEL` elements takes the fused kernel where the rule has one and the
+  kernels could be built (else the compiled step); a smaller CPU group takes the loop
+  (below that size the one-off compile, about 2 s warm and 20 s cold, costs more than it
+  saves), and a CUDA group takes ``_foreach``;
+- ``fused=True`` forces the fused kernel (CPU only; float32 and float64 tensors that are
+  contiguous: any other tensor of the group takes the loop); if the kernels cannot be
+  built (no C++ compiler), the step warns once and takes the eager loop;
+- ``fused=False`` rules out the fused kernel only (a large CPU group then compiles);
+- ``compiled=True`` forces the compiled step anywhere; ``compiled=False`` forces the eager
+  loop (no fused kernel either). If ``torch.compile`` cannot run (no C++ compiler, an
+  unsupported platform), the step warns once and falls back to the eager loop;
 - ``foreach=None`` chooses the ``_foreach`` path when every parameter is on CUDA, the loop
-  otherwise (on CPU the loop is faster);
-- ``compiled=None`` compiles on CPU when a parameter group holds at least
-  :data:`COMPILE_MIN_NUMEL` elements (below that the one-off compile, about 2 s warm and
-  20 s cold, costs more than it saves). ``compiled=True`` forces it anywhere,
-  ``compiled=False`` forces eager. If ``torch.compile`` cannot run (no C++ compiler, an
-  unsupported platform), the step warns once and falls back to the eager loop.
+  otherwise (on CPU the loop is faster). At most one of ``foreach``, ``compiled`` and
+  ``fused`` may be True.
 
 Behaviour common to every rule:
 
@@ -49,11 +61,12 @@ import torch
 from torch.optim.optimizer import ParamsT
 from torch.utils.hooks import RemovableHandle
 
+from optlab.optim import fused_cpu
 from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span, in_flat_layout
 from optlab.optim.hyperparameters import check_optional_bool
 
-#: A parameter group with at least this many elements is stepped by compiled code on CPU
-#: when ``compiled=None``.
+#: A CPU parameter group with at least this many elements is stepped by the fused kernel
+#: (or compiled code) when no path is asked for.
 COMPILE_MIN_NUMEL = 1 << 18
 
 #: torch._dynamo's recompile_limit is raised to at least this when a step is first compiled.
@@ -65,6 +78,7 @@ TelemetryHook = Callable[[torch.optim.Optimizer, dict[str, float]], None]
 _compiled_rules: dict[Callable[..., None], Callable[..., None]] = {}
 _compile_failures: dict[Callable[..., None], str] = {}
 _compile_seconds: dict[Callable[..., None], float] = {}
+_fused_warned: set[str] = set()
 logger = logging.getLogger("optlab.optim")
 
 
@@ -105,10 +119,13 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
 
     Subclasses set :attr:`state_names` (the parameter-shaped state tensors, in the order
     the rules take them) and implement ``_init_state``, ``_step_scalars``, ``_constants``,
-    ``_single_tensor_rule`` and ``_multi_tensor_rule``.
+    ``_single_tensor_rule`` and ``_multi_tensor_rule``; a rule with a fused CPU kernel
+    also sets :attr:`fused_rule` and implements ``_fused_scalars``.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ()
+    #: The rule's kernel in :mod:`optlab.optim.fused_cpu` (``None``: no fused path).
+    fused_rule: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -117,11 +134,13 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         *,
         foreach: bool | None = None,
         compiled: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        defaults = {**defaults, "foreach": foreach, "compiled": compiled}
+        defaults = {**defaults, "foreach": foreach, "compiled": compiled, "fused": fused}
         self._validate_group(defaults)
         self._telemetry_hooks: OrderedDict[int, TelemetryHook] = OrderedDict()
         self._flat_cache: dict[int, _FlatGroup] = {}
+        self._fused_plans: dict[int, _FusedPlan] = {}
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
@@ -129,10 +148,14 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         self._validate(group)
         check_optional_bool(name, "foreach", group["foreach"])
         check_optional_bool(name, "compiled", group["compiled"])
-        if group["foreach"] and group["compiled"]:
+        check_optional_bool(name, "fused", group["fused"])
+        if group["fused"] and self.fused_rule is None:
+            raise ValueError(f"{name}: fused=True is not available (no fused kernel for this rule)")
+        chosen = [flag for flag in ("foreach", "compiled", "fused") if group[flag]]
+        if len(chosen) > 1:
             raise ValueError(
-                f"{name}: foreach=True and compiled=True exclude each other; "
-                "choose one path (or leave both as None)"
+                f"{name}: {' and '.join(flag + '=True' for flag in chosen)} exclude each other; "
+                "choose one path (or leave them as None)"
             )
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -149,9 +172,11 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self.__dict__.setdefault("_telemetry_hooks", OrderedDict())
         self.__dict__["_flat_cache"] = {}
+        self.__dict__["_fused_plans"] = {}
         for group in self.param_groups:
             group.setdefault("foreach", None)
             group.setdefault("compiled", None)
+            group.setdefault("fused", None)
 
     # ------------------------------------------------------------------ rule interface
     @staticmethod
@@ -175,6 +200,10 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
 
     def _constants(self, group: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments of the rule that stay fixed from step to step."""
+        raise NotImplementedError
+
+    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float, ...]:
+        """The scalars of :attr:`fused_rule`'s kernel at ``step`` (see ``fused_cpu.cpp``)."""
         raise NotImplementedError
 
     @staticmethod
@@ -238,6 +267,8 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 path = self._choose_path(group, params)
                 if path == "foreach":
                     self._run_multi_tensor(group, params, grads, states, steps)
+                elif path == "fused":
+                    self._run_fused(index, group, params, grads, states, steps)
                 else:
                     compiled = path == "compiled"
                     self._run_single_tensor(group, params, grads, states, steps, compiled)
@@ -330,11 +361,23 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         """One step of a whole group over its flat spans: compiled where it pays (as
         ``compiled`` says, on any device), else the eager rule once over the spans."""
         rule = self._single_tensor_rule
+        param = tensors[0]
+        assert param is not None
+        auto = group["foreach"] is None and group["compiled"] is None and group["fused"] is None
+        large = param.numel() >= COMPILE_MIN_NUMEL
+        if (
+            (group["fused"] or (auto and large and param.device.type == "cpu"))
+            and self._fused_ready(group, [param])
+            and all(fused_cpu.fits(tensor, param) for tensor in tensors)
+        ):
+            kinds = [None if tensor is None else [tensor] for tensor in tensors]
+            self._launch_fused(group, kinds, step)
+            return
         constants = self._constants(group)
         scalars = self._step_scalars(group, step)
         compiled = group["compiled"]
         if compiled is None:
-            compiled = group["foreach"] is not True and tensors[0].numel() >= COMPILE_MIN_NUMEL
+            compiled = group["foreach"] is not True and group["fused"] is not True and large
         if compiled:
             param = tensors[0]
             dtype = torch.promote_types(param.dtype, torch.float32)
@@ -346,10 +389,14 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
     def _choose_path(self, group: dict[str, Any], params: list[torch.Tensor]) -> str:
         if _has_members(group):  # per-member learning rates: the loop broadcasts them
             return "loop"
-        compiled, foreach = group["compiled"], group["foreach"]
+        compiled, foreach, fused = group["compiled"], group["foreach"], group["fused"]
+        if fused:
+            return "fused" if self._fused_ready(group, params) else "loop"
         if compiled is None and foreach is None:
             on_cpu = all(param.device.type == "cpu" for param in params)
             large = sum(param.numel() for param in params) >= COMPILE_MIN_NUMEL
+            if on_cpu and large and fused is None and self._fused_ready(group, params):
+                return "fused"
             compiled = on_cpu and large
         if compiled:
             if self._single_tensor_rule not in _compile_failures:
@@ -358,6 +405,120 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if foreach is None:
             foreach = all(param.device.type == "cuda" for param in params)
         return "foreach" if foreach else "loop"
+
+    def _fused_ready(self, group: dict[str, Any], params: list[torch.Tensor]) -> bool:
+        """Whether the fused kernel can take this group: the rule has one, the kernels are
+        built, and the group is on CPU. With ``fused=True``: a CUDA parameter raises, and
+        kernels that cannot be built warn once (the step then takes the eager loop)."""
+        if self.fused_rule is None:
+            return False
+        name = type(self).__name__
+        if any(param.device.type != "cpu" for param in params):
+            if group["fused"]:
+                device = next(param.device for param in params if param.device.type != "cpu")
+                raise RuntimeError(
+                    f"{name}: fused=True runs on CPU tensors only, got a parameter on "
+                    f"{device}; on GPU use the flat layout (optlab.optim.flatten_parameters) "
+                    "or compiled=True"
+                )
+            return False
+        if fused_cpu.available():
+            return True
+        if group["fused"] and name not in _fused_warned:
+            _fused_warned.add(name)
+            warnings.warn(
+                f"{name}: fused=True but the fused CPU kernels are unavailable "
+                f"({fused_cpu.unavailable_reason()}); taking the eager per-tensor loop",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return False
+
+    def _launch_fused(
+        self, group: dict[str, Any], kinds: list[list[torch.Tensor] | None], step: int
+    ) -> None:
+        assert self.fused_rule is not None
+        fused_cpu.launch(
+            self.fused_rule,
+            kinds,
+            self._fused_scalars(group, step),
+            written=[k for k in range(len(kinds)) if k != 1],  # all but the gradients
+        )
+
+    def _run_fused(
+        self,
+        index: int,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: list[dict[str, Any]],
+        steps: list[int],
+    ) -> None:
+        """The group through the fused kernel: one launch per dtype, prepared once and
+        reused while the parameters and state tensors stay the same objects at the same
+        addresses (only the gradients are re-pointed each step). Tensors the kernel cannot
+        take (another dtype, non-contiguous) go through the loop, compiled where the default
+        would compile."""
+        state_tensors = [state[name] for state in states for name in self.state_names]
+        plan = self._fused_plans.get(index)
+        if plan is None or not plan.matches(params, state_tensors):
+            plan = self._plan_fused(params, states, state_tensors)
+            self._fused_plans[index] = plan
+        rest = list(plan.rest)
+        for positions, launch in plan.launches:
+            bucket_grads = [grads[i] for i in positions]
+            step = steps[positions[0]]
+            # torch's .grad setter guarantees the dtype, device and shape of a gradient;
+            # its layout may still differ (e.g. a transposed grad assigned by hand)
+            if any(steps[i] != step for i in positions) or not all(
+                grad.is_contiguous() for grad in bucket_grads
+            ):
+                rest.extend(positions)  # rare: the loop takes them this step
+                continue
+            launch.point(1, bucket_grads)
+            launch.run(self._fused_scalars(group, step))
+        if rest:
+            compiled = group["fused"] is None and group["compiled"] is not False
+            self._run_single_tensor(
+                group,
+                [params[i] for i in rest],
+                [grads[i] for i in rest],
+                [states[i] for i in rest],
+                [steps[i] for i in rest],
+                compiled and self._single_tensor_rule not in _compile_failures,
+            )
+
+    def _plan_fused(
+        self,
+        params: list[torch.Tensor],
+        states: list[dict[str, Any]],
+        state_tensors: list[torch.Tensor | None],
+    ) -> _FusedPlan:
+        assert self.fused_rule is not None
+        buckets: dict[tuple[torch.dtype, tuple[bool, ...]], list[int]] = {}
+        rest: list[int] = []
+        for position, (param, state) in enumerate(zip(params, states, strict=True)):
+            tensors = [param, *(state[name] for name in self.state_names)]
+            if param.dtype in fused_cpu.DTYPES and all(fused_cpu.fits(t, param) for t in tensors):
+                absent = tuple(tensor is None for tensor in tensors)
+                buckets.setdefault((param.dtype, absent), []).append(position)
+            else:
+                rest.append(position)
+        launches = []
+        for positions in buckets.values():
+            kinds: list[list[torch.Tensor] | None] = [[params[i] for i in positions], None]
+            for name in self.state_names:
+                entries = [states[i][name] for i in positions]
+                kinds.append(None if entries[0] is None else entries)
+            written = [k for k in range(len(kinds)) if k != 1]  # all but the gradients
+            launches.append((positions, fused_cpu.Launch(self.fused_rule, kinds, written=written)))
+        return _FusedPlan(
+            params=list(params),
+            state_tensors=state_tensors,
+            pointers=_data_pointers(params, state_tensors),
+            launches=launches,
+            rest=rest,
+        )
 
     def _run_single_tensor(
         self,
@@ -484,6 +645,35 @@ class _FlatGroup:
     grad_ptrs: list[int] = field(default_factory=list)
     state_ptrs: list[list[int | None]] = field(default_factory=list)
     state_spans: list[torch.Tensor | None] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _FusedPlan:
+    """The fused launches of one parameter group, valid while its parameters and state
+    tensors are the same objects at the same addresses."""
+
+    params: list[torch.Tensor]
+    state_tensors: list[torch.Tensor | None]
+    pointers: list[int | None]
+    launches: list[tuple[list[int], fused_cpu.Launch]]
+    rest: list[int]
+
+    def matches(self, params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]) -> bool:
+        return (
+            len(params) == len(self.params)
+            and len(state_tensors) == len(self.state_tensors)
+            and all(a is b for a, b in zip(params, self.params, strict=True))
+            and all(a is b for a, b in zip(state_tensors, self.state_tensors, strict=True))
+            and _data_pointers(params, state_tensors) == self.pointers
+        )
+
+
+def _data_pointers(
+    params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]
+) -> list[int | None]:
+    return [param.data_ptr() for param in params] + [
+        None if tensor is None else tensor.data_ptr() for tensor in state_tensors
+    ]
 
 
 def _gather_state(

@@ -158,12 +158,15 @@ class IMO(ElementwiseOptimizer):
             (defaults 0.1 and 10; 0 < mass_min <= mass_max).
         eps: added to :math:`\sqrt{m}` (default 1e-8).
         step_form: ``"soft-nesterov"`` (default) or ``"algorithm-box"``.
-        foreach, compiled: which implementation runs (see :mod:`optlab.optim.elementwise`).
+        foreach, compiled, fused: which implementation runs (see
+            :mod:`optlab.optim.elementwise`; ``fused`` is the one-pass C++ CPU kernel of
+            :mod:`optlab.optim.fused_cpu`, the default for large CPU groups).
 
     Elementwise: stacked along a leading axis, N parameters are N independent optimizers.
     """
 
     state_names = ("prev_grad", "mass", "velocity")
+    fused_rule = "imo"
 
     def __init__(
         self,
@@ -179,6 +182,7 @@ class IMO(ElementwiseOptimizer):
         *,
         foreach: bool | None = None,
         compiled: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -190,7 +194,7 @@ class IMO(ElementwiseOptimizer):
             "eps": eps,
             "step_form": step_form,
         }
-        super().__init__(params, defaults, foreach=foreach, compiled=compiled)
+        super().__init__(params, defaults, foreach=foreach, compiled=compiled, fused=fused)
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
@@ -231,6 +235,21 @@ class IMO(ElementwiseOptimizer):
             "eps": group["eps"],
             "step_form": group["step_form"],
         }
+
+    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float, ...]:
+        momentum = group["momentum"]
+        return (
+            lr_as_float(group["lr"]),
+            momentum,
+            1 - momentum,
+            0.5 * (1 - momentum),
+            group["alpha"],
+            group["beta"],
+            group["mass_min"],
+            group["mass_max"],
+            group["eps"],
+            1.0 if group["step_form"] == "algorithm-box" else 0.0,
+        )
 
     _single_tensor_rule = staticmethod(imo_single_tensor_)
     _multi_tensor_rule = staticmethod(imo_multi_tensor_)

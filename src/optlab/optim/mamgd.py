@@ -153,7 +153,9 @@ class MAMGD(ElementwiseOptimizer):
         k: exponential decay rate of the betas, >= 0 (default 1e-5).
         eps: stabiliser, >= 0 (default 1e-7).
         as_published: reproduce the published Keras code (curvature term always 0).
-        foreach, compiled: which implementation runs (see :mod:`optlab.optim.elementwise`).
+        foreach, compiled, fused: which implementation runs (see
+            :mod:`optlab.optim.elementwise`; ``fused`` is the one-pass C++ CPU kernel of
+            :mod:`optlab.optim.fused_cpu`, the default for large CPU groups).
 
     Elementwise: stacked along a leading axis, N parameters are N independent optimizers.
     """
@@ -169,9 +171,10 @@ class MAMGD(ElementwiseOptimizer):
         *,
         foreach: bool | None = None,
         compiled: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = {"lr": lr, "betas": betas, "k": k, "eps": eps, "as_published": as_published}
-        super().__init__(params, defaults, foreach=foreach, compiled=compiled)
+        super().__init__(params, defaults, foreach=foreach, compiled=compiled, fused=fused)
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
@@ -183,6 +186,7 @@ class MAMGD(ElementwiseOptimizer):
 
     # The rules take prev_param/prev_grad positionally; as published they are None.
     state_names = ("exp_avg", "exp_avg_sq", "prev_param", "prev_grad")
+    fused_rule = "mamgd"
 
     def _init_state(
         self,
@@ -203,6 +207,9 @@ class MAMGD(ElementwiseOptimizer):
 
     def _constants(self, group: dict[str, Any]) -> dict[str, Any]:
         return {"eps": group["eps"]}
+
+    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float, ...]:
+        return (*self._step_scalars(group, step), group["eps"])
 
     def _effective_step_size(self, group: dict[str, Any], step: int) -> float:
         return self._step_scalars(group, step)[0]

@@ -27,7 +27,9 @@ in one buffer by :func:`optlab.optim.flat.flatten_parameters` an elementwise opt
 gives the numbers of the per-tensor path (float64, bit for bit), and a state dict saved on
 either layout continues identically on the other; ``compiled``: where the optimizer has a
 ``compiled`` flag, its compiled step equals the eager one within float rounding
-(1e-12 relative in float64), per tensor and on the flat layout.
+(1e-12 relative in float64), per tensor and on the flat layout; ``fused``: where it has a
+``fused`` flag (torch's Adam, optlab's fused CPU kernels), ``fused=True`` equals
+``fused=False`` the same way.
 
 Use it on your own optimizer::
 
@@ -87,6 +89,7 @@ class ContractSubject:
         supports_sparse, supports_foreach, foreach_bitwise, requires_closure,
         supports_param_groups: capabilities (see :class:`optlab.optim.OptimizerSpec`).
         supports_compiled: takes ``compiled=True/False`` (optlab's elementwise rules).
+        supports_fused: takes ``fused=True/False`` (torch's Adam family, IMO, MAMGD).
         population_bitwise: a stacked population equals separate optimizers bit for bit
             (else within 1e-12 relative: e.g. torch's fused CPU kernels round their
             vectorised body and scalar tail differently, so results depend on position).
@@ -112,6 +115,7 @@ class ContractSubject:
     quadratic: ConvergenceBudget | None = None
     rosenbrock: ConvergenceBudget | None = None
     supports_compiled: bool = False
+    supports_fused: bool = False
     population_bitwise: bool = True
 
     def build(self, params: Any, **overrides: Any) -> torch.optim.Optimizer:
@@ -571,6 +575,29 @@ def check_compiled(subject: ContractSubject) -> None:
                 raise ContractFailure(f"compiled ({label}) parameters differ from eager")
 
 
+def check_fused(subject: ContractSubject) -> None:
+    """``fused=True`` equals ``fused=False`` within float rounding (float64, 1e-12
+    relative, 10 steps), on separate tensors and on a flat layout. Not applicable where the
+    fused kernels cannot run on this machine (optlab's need a C++ compiler)."""
+    if not subject.supports_fused:
+        raise _Skip("no fused flag")
+    from optlab.optim import fused_cpu
+
+    probe = subject.build(_make_params(seed=4), fused=True)
+    if getattr(probe, "fused_rule", None) is not None and not fused_cpu.available():
+        raise _Skip(f"fused kernels unavailable here ({fused_cpu.unavailable_reason()})")
+    plain_params = _make_params(seed=4)
+    _run(subject.build(plain_params, fused=False), plain_params, 10)
+    for label, params in (
+        ("per tensor", _make_params(seed=4)),
+        ("flat", _flat_copy(_make_params(seed=4))),
+    ):
+        _run(subject.build(params, fused=True), params, 10)
+        for a, b in zip(plain_params, params, strict=True):
+            if not torch.allclose(a, b, rtol=1e-12, atol=1e-14):
+                raise ContractFailure(f"fused ({label}) parameters differ from fused=False")
+
+
 CHECKS: dict[str, Callable[[ContractSubject], None]] = {
     "reference": check_reference,
     "foreach": check_foreach,
@@ -589,6 +616,7 @@ CHECKS: dict[str, Callable[[ContractSubject], None]] = {
     "population": check_population,
     "flat_layout": check_flat_layout,
     "compiled": check_compiled,
+    "fused": check_fused,
 }
 
 
@@ -731,6 +759,7 @@ def subject_from_registry(name: str, **hyperparameters: Any) -> ContractSubject:
         quadratic=quadratic,
         rosenbrock=rosenbrock,
         supports_compiled="compiled" in entry.hyperparameters,
+        supports_fused="fused" in entry.hyperparameters,
         population_bitwise=name not in _POPULATION_ROUNDING,
     )
 
