@@ -53,7 +53,7 @@ def test_no_recompilation_over_50_steps_with_a_scheduler() -> None:
 
 
 def test_default_compiles_only_large_cpu_groups() -> None:
-    small = IMO([torch.zeros(10, requires_grad=True)])
+    small = IMO([torch.zeros(10, requires_grad=True)], fused=False)
     assert small._choose_path(small.param_groups[0], small.param_groups[0]["params"]) == "loop"
     large_param = torch.zeros(elementwise.COMPILE_MIN_NUMEL, requires_grad=True)
     # IMO has a fused kernel (the default where it builds); without it, the group compiles

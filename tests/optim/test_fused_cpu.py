@@ -158,17 +158,19 @@ def test_a_fused_step_bumps_version_counters_as_in_place_ops_do() -> None:
 
 
 @needs_kernels
-def test_default_path_on_large_cpu_groups_is_the_kernel() -> None:
+def test_default_path_on_cpu_groups_is_the_kernel() -> None:
     large = torch.zeros(elementwise.COMPILE_MIN_NUMEL, requires_grad=True)
     small = torch.zeros(10, requires_grad=True)
     for cls in (IMO, MAMGD):
-        assert cls([large])._choose_path(cls([large]).param_groups[0], [large]) == "fused"
-        optimizer = cls([small])
-        assert optimizer._choose_path(optimizer.param_groups[0], [small]) == "loop"
-        optimizer = cls([small], fused=True)
-        assert optimizer._choose_path(optimizer.param_groups[0], [small]) == "fused"
+        for param in (small, large):
+            optimizer = cls([param])
+            assert optimizer._choose_path(optimizer.param_groups[0], [param]) == "fused"
+        optimizer = cls([large], fused=False)
+        assert optimizer._choose_path(optimizer.param_groups[0], [large]) == "compiled"
         optimizer = cls([large], compiled=False)
         assert optimizer._choose_path(optimizer.param_groups[0], [large]) == "loop"
+        members = cls([torch.zeros(3, 2, requires_grad=True)], lr=torch.tensor([0.1, 0.2, 0.3]))
+        assert members._choose_path(members.param_groups[0], []) == "loop"
 
 
 def test_fused_flags_are_validated() -> None:

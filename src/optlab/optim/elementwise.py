@@ -17,9 +17,10 @@ per form and this class does the rest, as ``torch.optim`` does for its own optim
 
 Which path runs (torch's convention, plus fused kernels and compile where they pay):
 
-- with every flag ``None`` (the default), a CPU group of at least
-  :data:`COMPILE_MIN_NUMEL` elements takes the fused kernel where the rule has one and the
-  kernels could be built (else the compiled step); a smaller CPU group takes the loop
+- with every flag ``None`` (the default), a CPU group takes the fused kernel where the rule
+  has one and the kernels could be built (any size: they are built once per machine, about
+  1 s, then loaded from a cache); otherwise a CPU group of at least
+  :data:`COMPILE_MIN_NUMEL` elements takes the compiled step and a smaller one the loop
   (below that size the one-off compile, about 2 s warm and 20 s cold, costs more than it
   saves), and a CUDA group takes ``_foreach``;
 - ``fused=True`` forces the fused kernel (CPU only; float32 and float64 tensors that are
@@ -65,8 +66,8 @@ from optlab.optim import fused_cpu
 from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span, in_flat_layout
 from optlab.optim.hyperparameters import check_optional_bool
 
-#: A CPU parameter group with at least this many elements is stepped by the fused kernel
-#: (or compiled code) when no path is asked for.
+#: A CPU parameter group of a rule without a fused kernel is stepped by compiled code from
+#: this many elements on, when no path is asked for.
 COMPILE_MIN_NUMEL = 1 << 18
 
 #: torch._dynamo's recompile_limit is raised to at least this when a step is first compiled.
@@ -366,7 +367,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         auto = group["foreach"] is None and group["compiled"] is None and group["fused"] is None
         large = param.numel() >= COMPILE_MIN_NUMEL
         if (
-            (group["fused"] or (auto and large and param.device.type == "cpu"))
+            (group["fused"] or (auto and param.device.type == "cpu"))
             and self._fused_ready(group, [param])
             and all(fused_cpu.fits(tensor, param) for tensor in tensors)
         ):
@@ -395,7 +396,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if compiled is None and foreach is None:
             on_cpu = all(param.device.type == "cpu" for param in params)
             large = sum(param.numel() for param in params) >= COMPILE_MIN_NUMEL
-            if on_cpu and large and fused is None and self._fused_ready(group, params):
+            if on_cpu and fused is None and self._fused_ready(group, params):
                 return "fused"
             compiled = on_cpu and large
         if compiled:
