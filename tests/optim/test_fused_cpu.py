@@ -62,6 +62,8 @@ def test_fused_equals_the_eager_loop_within_rounding(name: str, dtype: torch.dty
     _train(eager, eager_params, 30, scheduler=True)
     _train(fused, fused_params, 30, scheduler=True)
     assert fused._choose_path(fused.param_groups[0], fused_params) == "fused"
+    plan = fused._fused_plans[0]
+    assert plan.launches and not plan.rest  # every tensor went through the kernel
     rtol, atol = (1e-12, 1e-14) if dtype == torch.float64 else (1e-5, 1e-6)
     for a, b in zip(eager_params, fused_params, strict=True):
         torch.testing.assert_close(b, a, rtol=rtol, atol=atol)
@@ -265,3 +267,101 @@ def test_prepared_launches_follow_replaced_tensors_and_gradients() -> None:
 
     for a, b in zip(run(compiled=False), run(fused=True), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+
+
+@needs_kernels
+def test_an_empty_tensor_first_in_a_bucket_keeps_the_secant_term() -> None:
+    shapes = [(0,), (1000,), (0, 3)]
+    eager_params, fused_params = _params(shapes), _params(shapes)
+    eager = FACTORIES["mamgd"](eager_params, compiled=False)
+    fused = FACTORIES["mamgd"](fused_params, fused=True)
+    _train(eager, eager_params, 5)
+    _train(fused, fused_params, 5)
+    torch.testing.assert_close(fused_params[1], eager_params[1], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        fused.state[fused_params[1]]["prev_param"], eager.state[eager_params[1]]["prev_param"]
+    )
+
+
+@needs_kernels
+def test_a_parameter_reshaped_at_the_same_address_is_not_stepped_with_a_stale_plan() -> None:
+    def run(**flags):
+        params = _params([(64, 64), (8, 8)])
+        optimizer = IMO(params, lr=0.05, **flags)
+        _train(optimizer, params, 2)
+        with torch.no_grad():
+            params[1].data = params[1].data.t()  # same address, now non-contiguous
+        _train(optimizer, params, 2)
+        address = params[0].data_ptr()
+        params[0].data = params[0].data[:16]  # same address, fewer elements
+        assert params[0].data_ptr() == address
+        with pytest.raises(RuntimeError, match="size"):  # the stale 4096-element grad
+            optimizer.step()
+        return params
+
+    for a, b in zip(run(compiled=False), run(fused=True), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+
+
+@needs_kernels
+def test_parameters_sharing_memory_are_stepped_one_after_the_other() -> None:
+    def run(**flags):
+        base = torch.randn(50_000, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+        first = torch.nn.Parameter(base.clone())
+        second = torch.nn.Parameter(first.data)  # another Parameter on the same memory
+        optimizer = IMO([first, second], lr=0.05, **flags)
+        for _ in range(3):
+            first.grad = torch.sin(first.detach())
+            second.grad = torch.cos(second.detach())
+            optimizer.step()
+        return first.detach().clone()
+
+    assert torch.equal(run(fused=True), run(compiled=False))
+
+
+@needs_kernels
+@pytest.mark.parametrize("flags", [{"fused": True}, {}])
+def test_a_flat_layout_in_a_dtype_without_kernel_takes_the_rule(flags) -> None:
+    shapes = [(5, 4), (3,)]
+    eager, other = _params(shapes, torch.bfloat16), _params(shapes, torch.bfloat16)
+    flatten_parameters(eager)
+    flatten_parameters(other)
+    _train(IMO(eager, lr=0.05, compiled=False), eager, 3)
+    _train(IMO(other, lr=0.05, **flags), other, 3)
+    assert all(torch.equal(a, b) for a, b in zip(eager, other, strict=True))
+
+
+def test_fused_true_refuses_per_member_learning_rates() -> None:
+    param = torch.zeros(3, 2, requires_grad=True)
+    with pytest.raises(ValueError, match="fused=True takes one learning rate per group"):
+        IMO([param], lr=torch.tensor([0.1, 0.2, 0.3]), fused=True)
+
+
+def test_a_cached_library_that_does_not_load_is_rebuilt(monkeypatch, tmp_path) -> None:
+    from importlib import resources
+
+    compiler = fused_cpu._compiler()
+    if compiler is None:
+        pytest.skip("no C++ compiler on this machine")
+    monkeypatch.setenv("OPTLAB_CACHE_DIR", str(tmp_path))
+    source = resources.files("optlab.optim").joinpath(fused_cpu.SOURCE_NAME).read_bytes()
+    target = fused_cpu._build(source, compiler)
+    target.write_bytes(b"not a shared library")
+    for name, value in (("_library", None), ("_failure", None), ("_kernels", {})):
+        monkeypatch.setattr(fused_cpu, name, value)
+    assert fused_cpu.available(), fused_cpu.unavailable_reason()
+    assert target.read_bytes()[:4] == b"\x7fELF" or target.stat().st_size > 1000
+
+
+def test_cxx_may_carry_arguments(monkeypatch, tmp_path) -> None:
+    real = fused_cpu._compiler()
+    env = shutil.which("env")
+    if real is None or env is None:
+        pytest.skip("no C++ compiler or env on this machine")
+    monkeypatch.setenv("CXX", f"env {real[0]}")
+    monkeypatch.setenv("OPTLAB_CACHE_DIR", str(tmp_path))
+    assert fused_cpu._compiler() == [env, real[0]]
+    built = fused_cpu._build(
+        b'extern "C" int optlab_fused_cpu_abi() { return 2; }\n', [env, real[0]]
+    )
+    assert built.exists()

@@ -152,6 +152,12 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         check_optional_bool(name, "fused", group["fused"])
         if group["fused"] and self.fused_rule is None:
             raise ValueError(f"{name}: fused=True is not available (no fused kernel for this rule)")
+        if group["fused"] and _has_members(group):
+            raise ValueError(
+                f"{name}: fused=True takes one learning rate per group, got "
+                f"{group['lr'].numel()} per-member learning rates (they run on the loop: "
+                "leave fused unset)"
+            )
         chosen = [flag for flag in ("foreach", "compiled", "fused") if group[flag]]
         if len(chosen) > 1:
             raise ValueError(
@@ -368,6 +374,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         large = param.numel() >= COMPILE_MIN_NUMEL
         if (
             (group["fused"] or (auto and param.device.type == "cpu"))
+            and param.dtype in fused_cpu.DTYPES
             and self._fused_ready(group, [param])
             and all(fused_cpu.fits(tensor, param) for tensor in tensors)
         ):
@@ -396,7 +403,12 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if compiled is None and foreach is None:
             on_cpu = all(param.device.type == "cpu" for param in params)
             large = sum(param.numel() for param in params) >= COMPILE_MIN_NUMEL
-            if on_cpu and fused is None and self._fused_ready(group, params):
+            if (
+                on_cpu
+                and fused is None
+                and any(param.dtype in fused_cpu.DTYPES for param in params)
+                and self._fused_ready(group, params)
+            ):
                 return "fused"
             compiled = on_cpu and large
         if compiled:
@@ -419,8 +431,8 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 device = next(param.device for param in params if param.device.type != "cpu")
                 raise RuntimeError(
                     f"{name}: fused=True runs on CPU tensors only, got a parameter on "
-                    f"{device}; on GPU use the flat layout (optlab.optim.flatten_parameters) "
-                    "or compiled=True"
+                    f"{device}; on GPU leave fused unset (the flat layout, "
+                    "optlab.optim.flatten_parameters, or compiled=True compile the step there)"
                 )
             return False
         if fused_cpu.available():
@@ -456,10 +468,11 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         steps: list[int],
     ) -> None:
         """The group through the fused kernel: one launch per dtype, prepared once and
-        reused while the parameters and state tensors stay the same objects at the same
-        addresses (only the gradients are re-pointed each step). Tensors the kernel cannot
-        take (another dtype, non-contiguous) go through the loop, compiled where the default
-        would compile."""
+        reused while the parameters (same objects, addresses, sizes, dtypes and layouts)
+        and state tensors (same objects and addresses) stay as they were; the gradients are
+        checked and re-pointed every step. Tensors the kernel cannot take (another dtype,
+        non-contiguous, memory shared with another parameter or state) go through the loop,
+        compiled where the default would compile."""
         state_tensors = [state[name] for state in states for name in self.state_names]
         plan = self._fused_plans.get(index)
         if plan is None or not plan.matches(params, state_tensors):
@@ -469,10 +482,8 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         for positions, launch in plan.launches:
             bucket_grads = [grads[i] for i in positions]
             step = steps[positions[0]]
-            # torch's .grad setter guarantees the dtype, device and shape of a gradient;
-            # its layout may still differ (e.g. a transposed grad assigned by hand)
             if any(steps[i] != step for i in positions) or not all(
-                grad.is_contiguous() for grad in bucket_grads
+                fused_cpu.fits(grads[i], params[i]) for i in positions
             ):
                 rest.extend(positions)  # rare: the loop takes them this step
                 continue
@@ -498,9 +509,24 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         assert self.fused_rule is not None
         buckets: dict[tuple[torch.dtype, tuple[bool, ...]], list[int]] = {}
         rest: list[int] = []
+        width = 1 + len(self.state_names)
+        shared = {
+            index // width
+            for index in fused_cpu.overlapping(
+                [
+                    t
+                    for param, state in zip(params, states, strict=True)
+                    for t in (param, *(state[name] for name in self.state_names))
+                ]
+            )
+        }
         for position, (param, state) in enumerate(zip(params, states, strict=True)):
             tensors = [param, *(state[name] for name in self.state_names)]
-            if param.dtype in fused_cpu.DTYPES and all(fused_cpu.fits(t, param) for t in tensors):
+            if (
+                position not in shared
+                and param.dtype in fused_cpu.DTYPES
+                and all(fused_cpu.fits(t, param) for t in tensors)
+            ):
                 absent = tuple(tensor is None for tensor in tensors)
                 buckets.setdefault((param.dtype, absent), []).append(position)
             else:
@@ -516,7 +542,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         return _FusedPlan(
             params=list(params),
             state_tensors=state_tensors,
-            pointers=_data_pointers(params, state_tensors),
+            signature=_signature(params, state_tensors),
             launches=launches,
             rest=rest,
         )
@@ -655,7 +681,7 @@ class _FusedPlan:
 
     params: list[torch.Tensor]
     state_tensors: list[torch.Tensor | None]
-    pointers: list[int | None]
+    signature: list[Any]
     launches: list[tuple[list[int], fused_cpu.Launch]]
     rest: list[int]
 
@@ -665,16 +691,17 @@ class _FusedPlan:
             and len(state_tensors) == len(self.state_tensors)
             and all(a is b for a, b in zip(params, self.params, strict=True))
             and all(a is b for a, b in zip(state_tensors, self.state_tensors, strict=True))
-            and _data_pointers(params, state_tensors) == self.pointers
+            and _signature(params, state_tensors) == self.signature
         )
 
 
-def _data_pointers(
-    params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]
-) -> list[int | None]:
-    return [param.data_ptr() for param in params] + [
-        None if tensor is None else tensor.data_ptr() for tensor in state_tensors
-    ]
+def _signature(params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]) -> list[Any]:
+    """What a prepared launch relies on: each parameter's address, size, dtype and layout
+    (``param.data = ...`` may change any of them in the same object), each state tensor's
+    address (state tensors are the optimizer's: replaced, never reshaped)."""
+    return [
+        (param.data_ptr(), param.numel(), param.dtype, param.is_contiguous()) for param in params
+    ] + [None if tensor is None else tensor.data_ptr() for tensor in state_tensors]
 
 
 def _gather_state(

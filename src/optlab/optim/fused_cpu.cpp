@@ -7,11 +7,13 @@
 // operation; built with -ffp-contract=off, so no multiply-add is fused where torch does
 // not fuse one (torch's own CPU kernels sometimes do: agreement is to float rounding).
 //
-// ABI (every kernel): kernel(count, tensors, offsets, scalars, threads)
+// ABI 2 (every kernel): kernel(count, tensors, present, offsets, scalars, threads)
 //   count    number of tensors of each kind (parameters in the group)
 //   tensors  kind-major pointers: tensors[k * count + i] is kind k of parameter i,
-//            each contiguous, of offsets[i + 1] - offsets[i] elements; NULL for an
-//            absent kind (e.g. MAMGD's previous point when as published)
+//            each contiguous, of offsets[i + 1] - offsets[i] elements, none overlapping
+//            another (the caller checks all of this)
+//   present  bit k set when kind k is given (e.g. MAMGD's previous point is absent when
+//            as published); never inferred from a pointer (an empty tensor's may be NULL)
 //   offsets  count + 1 running element counts, offsets[0] = 0
 //   scalars  the step's scalars as doubles, in the order the rule documents
 //   threads  OpenMP threads to use (torch.get_num_threads())
@@ -87,8 +89,8 @@ void imo_span(T* __restrict__ param, const T* __restrict__ grad, T* __restrict__
 // 1 - momentum, 0.5 (1 - momentum), alpha, beta, mass_min, mass_max, eps,
 // algorithm_box (0 or 1).
 template <typename T>
-void imo(int64_t count, void* const* tensors, const int64_t* offsets, const double* s,
-         int threads) {
+void imo(int64_t count, void* const* tensors, int64_t /*present: all five*/,
+         const int64_t* offsets, const double* s, int threads) {
   const T lr = T(s[0]), momentum = T(s[1]), keep = T(s[2]), half = T(s[3]);
   const T alpha = T(s[4]), beta = T(s[5]), mass_min = T(s[6]), mass_max = T(s[7]);
   const T eps = T(s[8]);
@@ -150,11 +152,11 @@ void mamgd_published_span(T* __restrict__ param, const T* __restrict__ grad,
 // MAMGD kinds: param, grad, exp_avg, exp_avg_sq, prev_param, prev_grad (the last two NULL
 // when as published). Scalars: step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps.
 template <typename T>
-void mamgd(int64_t count, void* const* tensors, const int64_t* offsets, const double* s,
-           int threads) {
+void mamgd(int64_t count, void* const* tensors, int64_t present, const int64_t* offsets,
+           const double* s, int threads) {
   const T step_size = T(s[0]), beta1 = T(s[1]), keep1 = T(s[2]);
   const T beta2 = T(s[3]), keep2 = T(s[4]), eps = T(s[5]);
-  const bool secant = tensors[4 * count] != nullptr;
+  const bool secant = ((present >> 4) & 1) && ((present >> 5) & 1);
   for_each_span(count, offsets, threads, [=](int64_t i, int64_t begin, int64_t end) {
     T* param = kind<T>(tensors, count, 0, i) + begin;
     const T* grad = kind<T>(tensors, count, 1, i) + begin;
@@ -175,23 +177,18 @@ void mamgd(int64_t count, void* const* tensors, const int64_t* offsets, const do
 
 extern "C" {
 
-int optlab_fused_cpu_abi() { return 1; }
+int optlab_fused_cpu_abi() { return 2; }
 
-void optlab_imo_float32(int64_t count, void* const* tensors, const int64_t* offsets,
-                        const double* scalars, int threads) {
-  imo<float>(count, tensors, offsets, scalars, threads);
-}
-void optlab_imo_float64(int64_t count, void* const* tensors, const int64_t* offsets,
-                        const double* scalars, int threads) {
-  imo<double>(count, tensors, offsets, scalars, threads);
-}
-void optlab_mamgd_float32(int64_t count, void* const* tensors, const int64_t* offsets,
-                          const double* scalars, int threads) {
-  mamgd<float>(count, tensors, offsets, scalars, threads);
-}
-void optlab_mamgd_float64(int64_t count, void* const* tensors, const int64_t* offsets,
-                          const double* scalars, int threads) {
-  mamgd<double>(count, tensors, offsets, scalars, threads);
-}
+#define OPTLAB_KERNEL(rule, suffix, T)                                                     \
+  void optlab_##rule##_##suffix(int64_t count, void* const* tensors, int64_t present,     \
+                                const int64_t* offsets, const double* scalars,            \
+                                int threads) {                                            \
+    rule<T>(count, tensors, present, offsets, scalars, threads);                          \
+  }
+
+OPTLAB_KERNEL(imo, float32, float)
+OPTLAB_KERNEL(imo, float64, double)
+OPTLAB_KERNEL(mamgd, float32, float)
+OPTLAB_KERNEL(mamgd, float64, double)
 
 }  // extern "C"

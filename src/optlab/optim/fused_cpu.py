@@ -35,6 +35,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,7 @@ FLAGS = (
     "-fPIC",
 )
 #: The ABI version ``optlab_fused_cpu_abi()`` must return.
-ABI = 1
+ABI = 2
 #: The dtypes with a kernel.
 DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -69,6 +70,7 @@ _Kernel = ctypes.CFUNCTYPE(
     None,
     ctypes.c_int64,
     ctypes.POINTER(ctypes.c_void_p),
+    ctypes.c_int64,
     ctypes.POINTER(ctypes.c_int64),
     ctypes.POINTER(ctypes.c_double),
     ctypes.c_int,
@@ -94,10 +96,16 @@ def cache_dir() -> Path:
     return Path(base) / "optlab"
 
 
-def _compiler() -> str | None:
-    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+def _compiler() -> list[str] | None:
+    """The compiler command: ``$CXX`` (split as a shell would: ``ccache g++`` works), else
+    the first of ``c++``, ``g++``, ``clang++`` on the PATH."""
+    explicit = shlex.split(os.environ.get("CXX", ""))
+    if explicit and shutil.which(explicit[0]):
+        return [shutil.which(explicit[0]) or explicit[0], *explicit[1:]]
+    for name in ("c++", "g++", "clang++"):
+        found = shutil.which(name)
+        if found:
+            return [found]
     return None
 
 
@@ -115,27 +123,28 @@ def _cpu_features() -> str:
         return f"{platform.machine()} {platform.processor()}"
 
 
-def _compiler_version(compiler: str) -> str:
+def _compiler_version(compiler: list[str]) -> str:
     try:
         done = subprocess.run(
-            [compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
+            [*compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.SubprocessError) as error:
         return f"unknown ({error})"
     return done.stdout.strip()
 
 
-def _build(source: bytes, compiler: str) -> Path:
-    """Compile ``source`` into the cache (or find it there) and return the library path."""
+def _build(source: bytes, compiler: list[str], *, rebuild: bool = False) -> Path:
+    """Compile ``source`` into the cache (or find it there, unless ``rebuild``) and return
+    the library path."""
     key = hashlib.sha256()
-    for part in (source, compiler, _compiler_version(compiler), " ".join(FLAGS)):
+    for part in (source, " ".join(compiler), _compiler_version(compiler), " ".join(FLAGS)):
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
     key.update(_cpu_features().encode())
     key.update(f"{sys.platform} {platform.machine()}".encode())
     folder = cache_dir() / "kernels"
     target = folder / f"fused_cpu-{key.hexdigest()[:20]}.so"
-    if target.exists():
+    if target.exists() and not rebuild:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="optlab-build-") as scratch:
@@ -143,7 +152,7 @@ def _build(source: bytes, compiler: str) -> Path:
         source_path.write_bytes(source)
         built = Path(scratch) / "fused_cpu.so"
         done = subprocess.run(
-            [compiler, *FLAGS, str(source_path), "-o", str(built)],
+            [*compiler, *FLAGS, str(source_path), "-o", str(built)],
             capture_output=True,
             text=True,
             timeout=300,
@@ -152,7 +161,7 @@ def _build(source: bytes, compiler: str) -> Path:
         if done.returncode != 0:
             first = (done.stderr or done.stdout).strip().splitlines()
             raise RuntimeError(
-                f"{Path(compiler).name} failed (exit {done.returncode}): "
+                f"{Path(compiler[0]).name} failed (exit {done.returncode}): "
                 f"{first[0] if first else 'no output'}"
             )
         # same folder as the target, then an atomic rename: readers see all or nothing
@@ -178,23 +187,34 @@ def _load() -> ctypes.CDLL | None:
         if _library is not None or _failure is not None:
             return _library
         started = time.perf_counter()
-        try:
-            compiler = _compiler()
-            if compiler is None:
-                raise RuntimeError("no C++ compiler found ($CXX, c++, g++ or clang++)")
-            source = resources.files("optlab.optim").joinpath(SOURCE_NAME).read_bytes()
-            library = ctypes.CDLL(str(_build(source, compiler)))
-            abi = library.optlab_fused_cpu_abi()
-            if abi != ABI:
-                raise RuntimeError(f"kernel ABI {abi}, expected {ABI}")
-        except Exception as error:  # no compiler, a failed build, an unloadable library
-            _failure = f"{type(error).__name__}: {error}"
+        compiler = _compiler()
+        if compiler is None:
+            _failure = "no C++ compiler found ($CXX, c++, g++ or clang++)"
             logger.info("optlab fused CPU kernels unavailable (%s)", _failure)
+            return None
+        try:
+            source = resources.files("optlab.optim").joinpath(SOURCE_NAME).read_bytes()
+            try:
+                library = _open(_build(source, compiler))
+            except OSError:  # a cached library that does not load: build it again, once
+                library = _open(_build(source, compiler, rebuild=True))
+        except Exception as error:  # a failed build, an unloadable library
+            _failure = f"{type(error).__name__}: {error}"
+            # a compiler that is there but fails is unexpected: say so where it is seen
+            logger.warning("optlab fused CPU kernels unavailable (%s)", _failure)
             return None
         _build_seconds = time.perf_counter() - started
         logger.info("optlab fused CPU kernels ready in %.2f s (built or cached)", _build_seconds)
         _library = library
         return library
+
+
+def _open(path: Path) -> ctypes.CDLL:
+    library = ctypes.CDLL(str(path))
+    abi = library.optlab_fused_cpu_abi()
+    if abi != ABI:
+        raise OSError(f"{path.name}: kernel ABI {abi}, expected {ABI}")
+    return library
 
 
 def available() -> bool:
@@ -239,6 +259,24 @@ def fits(tensor: torch.Tensor | None, param: torch.Tensor) -> bool:
     )
 
 
+def overlapping(tensors: Sequence[torch.Tensor | None]) -> set[int]:
+    """Positions of the tensors whose memory overlaps another's in the list (a kernel
+    updates different tensors concurrently: shared storage would race)."""
+    spans = sorted(
+        (tensor.data_ptr(), tensor.data_ptr() + tensor.numel() * tensor.element_size(), i)
+        for i, tensor in enumerate(tensors)
+        if tensor is not None and tensor.numel() > 0
+    )
+    found: set[int] = set()
+    reach, owner = -1, -1
+    for start, stop, i in spans:
+        if start < reach:
+            found.update((i, owner))
+        if stop > reach:
+            reach, owner = stop, i
+    return found
+
+
 class Launch:
     """One kernel call prepared over fixed tensor lists: the pointer and offset arrays are
     built once, and a step only re-points the kinds that change (the gradients)."""
@@ -269,6 +307,7 @@ class Launch:
         for i, param in enumerate(params):
             total += param.numel()
             self.offsets[i + 1] = total
+        self.present = sum(1 << k for k, tensors in enumerate(kinds) if tensors is not None)
         self.written = [t for k in written if kinds[k] is not None for t in kinds[k]]
 
     def point(self, k: int, tensors: Sequence[torch.Tensor]) -> None:
@@ -285,7 +324,9 @@ class Launch:
         """Run the kernel with the step's ``scalars`` and bump the written tensors' autograd
         version counters, as any in-place torch op would."""
         values = (ctypes.c_double * max(len(scalars), 1))(*(float(value) for value in scalars))
-        self.function(self.count, self.pointers, self.offsets, values, torch.get_num_threads())
+        self.function(
+            self.count, self.pointers, self.present, self.offsets, values, torch.get_num_threads()
+        )
         torch.autograd.graph.increment_version(self.written)
 
 

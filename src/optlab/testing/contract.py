@@ -575,6 +575,13 @@ def check_compiled(subject: ContractSubject) -> None:
                 raise ContractFailure(f"compiled ({label}) parameters differ from eager")
 
 
+def _fused_params() -> list[torch.Tensor]:
+    """The fixed shapes plus one of 40,001 elements: a kernel splits a group that large
+    across threads, at a boundary inside a tensor."""
+    large = torch.randn(40_001, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    return [*_make_params(seed=4), large.requires_grad_(True)]
+
+
 def check_fused(subject: ContractSubject) -> None:
     """``fused=True`` equals ``fused=False`` within float rounding (float64, 1e-12
     relative, 10 steps), on separate tensors and on a flat layout. Not applicable where the
@@ -583,15 +590,12 @@ def check_fused(subject: ContractSubject) -> None:
         raise _Skip("no fused flag")
     from optlab.optim import fused_cpu
 
-    probe = subject.build(_make_params(seed=4), fused=True)
-    if getattr(probe, "fused_rule", None) is not None and not fused_cpu.available():
+    plain_params = _fused_params()
+    plain = subject.build(plain_params, fused=False)
+    if getattr(plain, "fused_rule", None) is not None and not fused_cpu.available():
         raise _Skip(f"fused kernels unavailable here ({fused_cpu.unavailable_reason()})")
-    plain_params = _make_params(seed=4)
-    _run(subject.build(plain_params, fused=False), plain_params, 10)
-    for label, params in (
-        ("per tensor", _make_params(seed=4)),
-        ("flat", _flat_copy(_make_params(seed=4))),
-    ):
+    _run(plain, plain_params, 10)
+    for label, params in (("per tensor", _fused_params()), ("flat", _flat_copy(_fused_params()))):
         _run(subject.build(params, fused=True), params, 10)
         for a, b in zip(plain_params, params, strict=True):
             if not torch.allclose(a, b, rtol=1e-12, atol=1e-14):
