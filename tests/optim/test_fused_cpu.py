@@ -171,8 +171,11 @@ def test_default_path_on_cpu_groups_is_the_kernel() -> None:
         assert optimizer._choose_path(optimizer.param_groups[0], [large]) == "compiled"
         optimizer = cls([large], compiled=False)
         assert optimizer._choose_path(optimizer.param_groups[0], [large]) == "loop"
-        members = cls([torch.zeros(3, 2, requires_grad=True)], lr=torch.tensor([0.1, 0.2, 0.3]))
-        assert members._choose_path(members.param_groups[0], []) == "loop"
+        stacked = torch.zeros(3, 2, requires_grad=True)
+        members = cls([stacked], lr=torch.tensor([0.1, 0.2, 0.3]))
+        assert members._choose_path(members.param_groups[0], [stacked]) == "fused"
+        members = cls([stacked], lr=torch.tensor([0.1, 0.2, 0.3]), compiled=False)
+        assert members._choose_path(members.param_groups[0], [stacked]) == "loop"
 
 
 def test_fused_flags_are_validated() -> None:
@@ -331,12 +334,6 @@ def test_a_flat_layout_in_a_dtype_without_kernel_takes_the_rule(flags) -> None:
     assert all(torch.equal(a, b) for a, b in zip(eager, other, strict=True))
 
 
-def test_fused_true_refuses_per_member_learning_rates() -> None:
-    param = torch.zeros(3, 2, requires_grad=True)
-    with pytest.raises(ValueError, match="fused=True takes one learning rate per group"):
-        IMO([param], lr=torch.tensor([0.1, 0.2, 0.3]), fused=True)
-
-
 def test_a_cached_library_that_does_not_load_is_rebuilt(monkeypatch, tmp_path) -> None:
     from importlib import resources
 
@@ -365,3 +362,35 @@ def test_cxx_may_carry_arguments(monkeypatch, tmp_path) -> None:
         b'extern "C" int optlab_fused_cpu_abi() { return 2; }\n', [env, real[0]]
     )
     assert built.exists()
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_per_member_learning_rates_run_in_the_kernel(name: str) -> None:
+    """A population (parameters stacked along a leading axis of N) with one learning rate
+    per member: each member steps with its own rate, as N separate optimizers would."""
+    lrs = torch.tensor([0.01, 0.05, 0.2], dtype=torch.float64)
+    # members of 700 x 50 elements: the threads' split falls inside member rows
+    stacked = _params([(3, 700, 50), (3, 7)], seed=2)
+    separate = [[p[m].detach().clone().requires_grad_(True) for p in stacked] for m in range(3)]
+    fused = FACTORIES[name](stacked)
+    for group in fused.param_groups:
+        group["lr"] = lrs.clone()
+    _train(fused, stacked, 6)
+    assert fused._choose_path(fused.param_groups[0], stacked) == "fused"
+    assert not fused._fused_plans[0].rest
+    for member, params in enumerate(separate):
+        optimizer = FACTORIES[name](params, compiled=False)
+        for group in optimizer.param_groups:
+            group["lr"] = float(lrs[member])
+        _train(optimizer, params, 6)
+        for tensor, alone in zip(stacked, params, strict=True):
+            torch.testing.assert_close(tensor[member], alone, rtol=1e-12, atol=1e-14)
+
+
+def test_per_member_rates_on_parameters_without_that_axis_fail_clearly() -> None:
+    param = torch.zeros(4, 2, requires_grad=True)
+    optimizer = IMO([param], lr=torch.tensor([0.1, 0.2, 0.3]))
+    param.grad = torch.ones_like(param)
+    with pytest.raises(ValueError, match="3 per-member learning rates need parameters stacked"):
+        optimizer.step()

@@ -152,12 +152,6 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         check_optional_bool(name, "fused", group["fused"])
         if group["fused"] and self.fused_rule is None:
             raise ValueError(f"{name}: fused=True is not available (no fused kernel for this rule)")
-        if group["fused"] and _has_members(group):
-            raise ValueError(
-                f"{name}: fused=True takes one learning rate per group, got "
-                f"{group['lr'].numel()} per-member learning rates (they run on the loop: "
-                "leave fused unset)"
-            )
         chosen = [flag for flag in ("foreach", "compiled", "fused") if group[flag]]
         if len(chosen) > 1:
             raise ValueError(
@@ -209,8 +203,10 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         """Keyword arguments of the rule that stay fixed from step to step."""
         raise NotImplementedError
 
-    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float, ...]:
-        """The scalars of :attr:`fused_rule`'s kernel at ``step`` (see ``fused_cpu.cpp``)."""
+    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float | torch.Tensor, ...]:
+        """The scalars of :attr:`fused_rule`'s kernel at ``step`` (see ``fused_cpu.cpp``);
+        with per-member learning rates the first (the one the learning rate multiplies) is a
+        1-D float64 tensor of one value per member."""
         raise NotImplementedError
 
     @staticmethod
@@ -395,11 +391,15 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         rule(*tensors, *scalars, **constants)
 
     def _choose_path(self, group: dict[str, Any], params: list[torch.Tensor]) -> str:
-        if _has_members(group):  # per-member learning rates: the loop broadcasts them
-            return "loop"
         compiled, foreach, fused = group["compiled"], group["foreach"], group["fused"]
         if fused:
             return "fused" if self._fused_ready(group, params) else "loop"
+        if _has_members(group):
+            # per-member learning rates: the fused kernel takes them (one value per row of
+            # the leading axis); the loop broadcasts them otherwise
+            auto = fused is None and compiled is None and foreach is None
+            on_cpu = all(param.device.type == "cpu" for param in params)
+            return "fused" if auto and on_cpu and self._fused_ready(group, params) else "loop"
         if compiled is None and foreach is None:
             on_cpu = all(param.device.type == "cpu" for param in params)
             large = sum(param.numel() for param in params) >= COMPILE_MIN_NUMEL
@@ -474,9 +474,10 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         non-contiguous, memory shared with another parameter or state) go through the loop,
         compiled where the default would compile."""
         state_tensors = [state[name] for state in states for name in self.state_names]
+        members = group["lr"].numel() if _has_members(group) else 1
         plan = self._fused_plans.get(index)
-        if plan is None or not plan.matches(params, state_tensors):
-            plan = self._plan_fused(params, states, state_tensors)
+        if plan is None or plan.members != members or not plan.matches(params, state_tensors):
+            plan = self._plan_fused(params, states, state_tensors, members)
             self._fused_plans[index] = plan
         rest = list(plan.rest)
         for positions, launch in plan.launches:
@@ -505,6 +506,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         params: list[torch.Tensor],
         states: list[dict[str, Any]],
         state_tensors: list[torch.Tensor | None],
+        members: int,
     ) -> _FusedPlan:
         assert self.fused_rule is not None
         buckets: dict[tuple[torch.dtype, tuple[bool, ...]], list[int]] = {}
@@ -524,6 +526,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             tensors = [param, *(state[name] for name in self.state_names)]
             if (
                 position not in shared
+                and fused_cpu.fits_members(param, members)
                 and param.dtype in fused_cpu.DTYPES
                 and all(fused_cpu.fits(t, param) for t in tensors)
             ):
@@ -538,11 +541,13 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 entries = [states[i][name] for i in positions]
                 kinds.append(None if entries[0] is None else entries)
             written = [k for k in range(len(kinds)) if k != 1]  # all but the gradients
-            launches.append((positions, fused_cpu.Launch(self.fused_rule, kinds, written=written)))
+            launch = fused_cpu.Launch(self.fused_rule, kinds, written=written, members=members)
+            launches.append((positions, launch))
         return _FusedPlan(
             params=list(params),
             state_tensors=state_tensors,
             signature=_signature(params, state_tensors),
+            members=members,
             launches=launches,
             rest=rest,
         )
@@ -684,6 +689,7 @@ class _FusedPlan:
     signature: list[Any]
     launches: list[tuple[list[int], fused_cpu.Launch]]
     rest: list[int]
+    members: int
 
     def matches(self, params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]) -> bool:
         return (

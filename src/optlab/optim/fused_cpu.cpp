@@ -7,7 +7,8 @@
 // operation; built with -ffp-contract=off, so no multiply-add is fused where torch does
 // not fuse one (torch's own CPU kernels sometimes do: agreement is to float rounding).
 //
-// ABI 2 (every kernel): kernel(count, tensors, present, offsets, scalars, threads)
+// ABI 3 (every kernel):
+//   kernel(count, tensors, present, offsets, scalars, first_by_member, members, threads)
 //   count    number of tensors of each kind (parameters in the group)
 //   tensors  kind-major pointers: tensors[k * count + i] is kind k of parameter i,
 //            each contiguous, of offsets[i + 1] - offsets[i] elements, none overlapping
@@ -16,6 +17,11 @@
 //            as published); never inferred from a pointer (an empty tensor's may be NULL)
 //   offsets  count + 1 running element counts, offsets[0] = 0
 //   scalars  the step's scalars as doubles, in the order the rule documents
+//   first_by_member, members
+//            NULL and 1, or one value of the first scalar (the one the learning rate
+//            multiplies) per member of a population: every tensor is then `members` rows
+//            of equal length along its leading axis, row r stepped with
+//            first_by_member[r] in place of scalars[0]
 //   threads  OpenMP threads to use (torch.get_num_threads())
 //
 // Built and loaded by optlab/optim/fused_cpu.py (g++ -O3 -march=native -fopenmp).
@@ -59,6 +65,26 @@ void for_each_span(int64_t count, const int64_t* offsets, int threads, Span span
   }
 }
 
+// for_each_span, each span cut at member rows: piece(i, begin, end, first) with the first
+// scalar of the member that owns [begin, end).
+template <typename T, typename Piece>
+void for_each_piece(int64_t count, const int64_t* offsets, int threads, double first,
+                    const double* first_by_member, int64_t members, Piece piece) {
+  for_each_span(count, offsets, threads, [=](int64_t i, int64_t begin, int64_t end) {
+    if (first_by_member == nullptr) {
+      piece(i, begin, end, T(first));
+      return;
+    }
+    const int64_t row = (offsets[i + 1] - offsets[i]) / members;
+    for (int64_t at = begin; at < end;) {
+      const int64_t member = at / row;
+      const int64_t stop = (member + 1) * row < end ? (member + 1) * row : end;
+      piece(i, at, stop, T(first_by_member[member]));
+      at = stop;
+    }
+  });
+}
+
 template <typename T>
 T* kind(void* const* tensors, int64_t count, int k, int64_t i) {
   return static_cast<T*>(tensors[k * count + i]);
@@ -90,12 +116,14 @@ void imo_span(T* __restrict__ param, const T* __restrict__ grad, T* __restrict__
 // algorithm_box (0 or 1).
 template <typename T>
 void imo(int64_t count, void* const* tensors, int64_t /*present: all five*/,
-         const int64_t* offsets, const double* s, int threads) {
-  const T lr = T(s[0]), momentum = T(s[1]), keep = T(s[2]), half = T(s[3]);
+         const int64_t* offsets, const double* s, const double* first_by_member,
+         int64_t members, int threads) {
+  const T momentum = T(s[1]), keep = T(s[2]), half = T(s[3]);
   const T alpha = T(s[4]), beta = T(s[5]), mass_min = T(s[6]), mass_max = T(s[7]);
   const T eps = T(s[8]);
   const bool box = s[9] != 0.0;
-  for_each_span(count, offsets, threads, [=](int64_t i, int64_t begin, int64_t end) {
+  for_each_piece<T>(count, offsets, threads, s[0], first_by_member, members,
+                    [=](int64_t i, int64_t begin, int64_t end, T lr) {
     T* param = kind<T>(tensors, count, 0, i) + begin;
     const T* grad = kind<T>(tensors, count, 1, i) + begin;
     T* prev_grad = kind<T>(tensors, count, 2, i) + begin;
@@ -153,11 +181,12 @@ void mamgd_published_span(T* __restrict__ param, const T* __restrict__ grad,
 // when as published). Scalars: step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps.
 template <typename T>
 void mamgd(int64_t count, void* const* tensors, int64_t present, const int64_t* offsets,
-           const double* s, int threads) {
-  const T step_size = T(s[0]), beta1 = T(s[1]), keep1 = T(s[2]);
+           const double* s, const double* first_by_member, int64_t members, int threads) {
+  const T beta1 = T(s[1]), keep1 = T(s[2]);
   const T beta2 = T(s[3]), keep2 = T(s[4]), eps = T(s[5]);
   const bool secant = ((present >> 4) & 1) && ((present >> 5) & 1);
-  for_each_span(count, offsets, threads, [=](int64_t i, int64_t begin, int64_t end) {
+  for_each_piece<T>(count, offsets, threads, s[0], first_by_member, members,
+                    [=](int64_t i, int64_t begin, int64_t end, T step_size) {
     T* param = kind<T>(tensors, count, 0, i) + begin;
     const T* grad = kind<T>(tensors, count, 1, i) + begin;
     T* exp_avg = kind<T>(tensors, count, 2, i) + begin;
@@ -177,13 +206,14 @@ void mamgd(int64_t count, void* const* tensors, int64_t present, const int64_t* 
 
 extern "C" {
 
-int optlab_fused_cpu_abi() { return 2; }
+int optlab_fused_cpu_abi() { return 3; }
 
-#define OPTLAB_KERNEL(rule, suffix, T)                                                     \
-  void optlab_##rule##_##suffix(int64_t count, void* const* tensors, int64_t present,     \
-                                const int64_t* offsets, const double* scalars,            \
-                                int threads) {                                            \
-    rule<T>(count, tensors, present, offsets, scalars, threads);                          \
+#define OPTLAB_KERNEL(rule, suffix, T)                                                      \
+  void optlab_##rule##_##suffix(int64_t count, void* const* tensors, int64_t present,      \
+                                const int64_t* offsets, const double* scalars,             \
+                                const double* first_by_member, int64_t members,            \
+                                int threads) {                                             \
+    rule<T>(count, tensors, present, offsets, scalars, first_by_member, members, threads); \
   }
 
 OPTLAB_KERNEL(imo, float32, float)

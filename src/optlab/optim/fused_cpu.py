@@ -62,7 +62,7 @@ FLAGS = (
     "-fPIC",
 )
 #: The ABI version ``optlab_fused_cpu_abi()`` must return.
-ABI = 2
+ABI = 3
 #: The dtypes with a kernel.
 DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -73,6 +73,8 @@ _Kernel = ctypes.CFUNCTYPE(
     ctypes.c_int64,
     ctypes.POINTER(ctypes.c_int64),
     ctypes.POINTER(ctypes.c_double),
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.c_int64,
     ctypes.c_int,
 )
 
@@ -259,6 +261,12 @@ def fits(tensor: torch.Tensor | None, param: torch.Tensor) -> bool:
     )
 
 
+def fits_members(param: torch.Tensor, members: int) -> bool:
+    """Whether ``param`` is ``members`` rows along its leading axis (a population's
+    stacked parameter), as a per-member learning rate needs."""
+    return members == 1 or (param.dim() >= 1 and param.shape[0] == members)
+
+
 def overlapping(tensors: Sequence[torch.Tensor | None]) -> set[int]:
     """Positions of the tensors whose memory overlaps another's in the list (a kernel
     updates different tensors concurrently: shared storage would race)."""
@@ -279,7 +287,12 @@ def overlapping(tensors: Sequence[torch.Tensor | None]) -> set[int]:
 
 class Launch:
     """One kernel call prepared over fixed tensor lists: the pointer and offset arrays are
-    built once, and a step only re-points the kinds that change (the gradients)."""
+    built once, and a step only re-points the kinds that change (the gradients).
+
+    ``members > 1``: the parameters are a population's, stacked along a leading axis of
+    that size, and the first scalar of :meth:`run` may be one value per member (a 1-D
+    tensor: per-member learning rates).
+    """
 
     def __init__(
         self,
@@ -287,6 +300,7 @@ class Launch:
         kinds: Sequence[Sequence[torch.Tensor] | None],
         *,
         written: Sequence[int],
+        members: int = 1,
     ) -> None:
         params = kinds[0]
         if not params:
@@ -294,7 +308,10 @@ class Launch:
         function = kernel(rule, params[0].dtype)
         if function is None:
             raise FusedKernelError(f"no fused CPU kernel for {rule} in {params[0].dtype}")
+        if not all(fits_members(param, members) for param in params):
+            raise FusedKernelError(f"{rule}: parameters are not {members} stacked members")
         self.rule = rule
+        self.members = members
         self.function = function
         self.count = count = len(params)
         self.kinds = len(kinds)
@@ -320,20 +337,38 @@ class Launch:
         for i, tensor in enumerate(tensors):
             pointers[base + i] = tensor.data_ptr()
 
-    def run(self, scalars: Sequence[float]) -> None:
+    def run(self, scalars: Sequence[float | torch.Tensor]) -> None:
         """Run the kernel with the step's ``scalars`` and bump the written tensors' autograd
         version counters, as any in-place torch op would."""
+        first = scalars[0] if scalars else None
+        by_member, members = None, 1
+        if isinstance(first, torch.Tensor) and first.numel() > 1:
+            if first.numel() != self.members:
+                raise FusedKernelError(
+                    f"{self.rule}: {first.numel()} per-member values for {self.members} members"
+                )
+            first = first.detach().to("cpu", torch.float64).contiguous()
+            by_member = ctypes.cast(first.data_ptr(), ctypes.POINTER(ctypes.c_double))
+            members, scalars = self.members, [0.0, *scalars[1:]]
         values = (ctypes.c_double * max(len(scalars), 1))(*(float(value) for value in scalars))
         self.function(
-            self.count, self.pointers, self.present, self.offsets, values, torch.get_num_threads()
+            self.count,
+            self.pointers,
+            self.present,
+            self.offsets,
+            values,
+            by_member,
+            members,
+            torch.get_num_threads(),
         )
+        del first  # held until the kernel returned
         torch.autograd.graph.increment_version(self.written)
 
 
 def launch(
     rule: str,
     kinds: Sequence[Sequence[torch.Tensor] | None],
-    scalars: Sequence[float],
+    scalars: Sequence[float | torch.Tensor],
     *,
     written: Sequence[int],
 ) -> None:

@@ -236,7 +236,7 @@ class IMO(ElementwiseOptimizer):
             "step_form": group["step_form"],
         }
 
-    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float, ...]:
+    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float | torch.Tensor, ...]:
         momentum = group["momentum"]
         return (
             lr_as_float(group["lr"]),

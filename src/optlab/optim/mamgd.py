@@ -208,7 +208,7 @@ class MAMGD(ElementwiseOptimizer):
     def _constants(self, group: dict[str, Any]) -> dict[str, Any]:
         return {"eps": group["eps"]}
 
-    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float, ...]:
+    def _fused_scalars(self, group: dict[str, Any], step: int) -> tuple[float | torch.Tensor, ...]:
         return (*self._step_scalars(group, step), group["eps"])
 
     def _effective_step_size(self, group: dict[str, Any], step: int) -> float:
