@@ -394,3 +394,19 @@ def test_per_member_rates_on_parameters_without_that_axis_fail_clearly() -> None
     param.grad = torch.ones_like(param)
     with pytest.raises(ValueError, match="3 per-member learning rates need parameters stacked"):
         optimizer.step()
+
+
+def test_an_unwritable_cache_folder_falls_back_to_the_temporary_directory(
+    monkeypatch, tmp_path
+) -> None:
+    compiler = fused_cpu._compiler()
+    if compiler is None:
+        pytest.skip("no C++ compiler on this machine")
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("OPTLAB_CACHE_DIR", str(blocked))
+    monkeypatch.setattr(fused_cpu.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    built = fused_cpu._build(b'extern "C" int optlab_fused_cpu_abi() { return 3; }\n', compiler)
+    assert built.parent == tmp_path / "tmp" / f"optlab-{fused_cpu._user()}" / "kernels"
+    assert built.exists()

@@ -15,7 +15,8 @@ build. ``benchmarks/step_cost.py`` measures every path against torch's fused Ada
 Build: the first use in a process compiles the source with the system C++ compiler
 (``$CXX``, else ``c++``/``g++``/``clang++``; ``-O3 -march=native -fopenmp``, about 1-2 s)
 into a cache folder (``$OPTLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optlab`` or
-``~/.cache/optlab``), under a name that hashes the source, the compiler, its flags and
+``~/.cache/optlab``; where that cannot be written, ``optlab-<uid>`` in the temporary
+directory), under a name that hashes the source, the compiler, its flags and
 this CPU's features, so a cache shared between machines never loads code built for
 another CPU. The library is written to a temporary file and renamed into place, so
 concurrent first uses never load a half-written file. Where no compiler works, the kernels
@@ -125,6 +126,13 @@ def _cpu_features() -> str:
         return f"{platform.machine()} {platform.processor()}"
 
 
+def _user() -> str:
+    try:
+        return str(os.getuid())
+    except AttributeError:  # Windows
+        return os.environ.get("USERNAME", "user")
+
+
 def _compiler_version(compiler: list[str]) -> str:
     try:
         done = subprocess.run(
@@ -144,11 +152,20 @@ def _build(source: bytes, compiler: list[str], *, rebuild: bool = False) -> Path
         key.update(b"\0")
     key.update(_cpu_features().encode())
     key.update(f"{sys.platform} {platform.machine()}".encode())
+    name = f"fused_cpu-{key.hexdigest()[:20]}.so"
     folder = cache_dir() / "kernels"
-    target = folder / f"fused_cpu-{key.hexdigest()[:20]}.so"
-    if target.exists() and not rebuild:
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / name).exists() and not rebuild:
+        return folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")  # noqa: SIM115
+        probe.close()
+    except OSError:  # a read-only home: this user's folder in the temporary directory
+        folder = Path(tempfile.gettempdir()) / f"optlab-{_user()}" / "kernels"
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / name).exists() and not rebuild:
+            return folder / name
+    target = folder / name
     with tempfile.TemporaryDirectory(prefix="optlab-build-") as scratch:
         source_path = Path(scratch) / SOURCE_NAME
         source_path.write_bytes(source)
