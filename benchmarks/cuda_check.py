@@ -9,7 +9,8 @@ Runs with torch and numpy alone, straight from the source tree (no pytest, no in
    on the flat layout loading into per-tensor parameters.
 2. ``benchmarks/step_cost.py --device cuda`` (100M fp32 parameters in 100 tensors): every
    path as a multiple of the copy floor and of torch's fused Adam; the issue's bounds
-   (flat <= 1.1 x floor for Adam, IMO, MAMGD; flat Adam >= 1.3x faster than fused Adam).
+   (flat <= 1.1 x floor for Adam, IMO, MAMGD, ScaledAdam; flat Adam >= 1.3x faster than
+   fused Adam).
 
 Prints a summary and writes ``cuda_check.json`` (and ``step_cost.json``) into ``--out``
 (default ``$OUT`` if set, else the current folder). Exit status 1 if a check failed.
@@ -99,7 +100,7 @@ def main() -> int:
     rows = json.loads((out / "step_cost.json").read_text())["rows"]
     by_key = {(row["label"], row["path"]): row for row in rows}
     bounds = []
-    for label in ("adam twin", "imo", "mamgd"):
+    for label in ("adam twin", "imo", "mamgd", "scaled-adam"):
         row = by_key[(label, "flat")]
         bounds.append(
             {"bound": f"{label} flat <= 1.1 x floor", "x_floor": row["x_floor"],

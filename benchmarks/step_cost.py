@@ -22,7 +22,7 @@ conditions. The CPU bound (issue 9): the default step of IMO, MAMGD and ScaledAd
 faster than torch's fused Adam.
 
     PYTHONPATH=src python benchmarks/step_cost.py [--device cpu|cuda] [--numel N]
-        [--tensors T] [--repeats R] [--json FILE]
+        [--tensors T] [--repeats R] [--only LABELS] [--paths PATHS] [--json FILE]
 
 Defaults: 10M parameters in 100 tensors on CPU (all threads), 100M on CUDA. Needs torch and
 numpy only (the lent GPU machines have nothing else).
@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--tensors", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", default=None, help="comma-separated labels to run")
+    parser.add_argument("--paths", default=None, help="comma-separated paths to run")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     device = args.device
@@ -209,9 +210,12 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     only = None if args.only is None else {part.strip() for part in args.only.split(",")}
+    paths = None if args.paths is None else {part.strip() for part in args.paths.split(",")}
     results = []
     for row in rows(device):
-        if only is not None and row.label not in only:
+        if (only is not None and row.label not in only) or (
+            paths is not None and row.path not in paths
+        ):
             continue
         result = measure(row, size, args.tensors, device, baseline, args.repeats, bandwidth)
         results.append(result)
