@@ -12,8 +12,13 @@ pays about 30-40 us of Python dispatch per tensor (4 ms a step on a model of 100
 as much as the arithmetic); compiled over the whole tensor list it takes over a minute to
 build. ``benchmarks/step_cost.py`` measures every path against torch's fused Adam.
 
-Build: the first use in a process compiles the source with the system C++ compiler
-(``$CXX``, else ``c++``/``g++``/``clang++``; ``-O3 -march=native -fopenmp``, about 1-2 s)
+Threads: ``torch.get_num_threads()``, through the OpenMP runtime torch itself loaded. A
+population's per-member learning rates (a 1-D ``lr``, parameters stacked along a leading
+axis) are taken as one learning rate per row of that axis.
+
+Build: the first use on a machine compiles the source with the system C++ compiler
+(``$CXX``, else ``c++``/``g++``/``clang++``; ``-O3 -march=native -fopenmp``, about 1-2 s;
+later processes load the cached library)
 into a cache folder (``$OPTLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optlab`` or
 ``~/.cache/optlab``; where that cannot be written, ``optlab-<uid>`` in the temporary
 directory), under a name that hashes the source, the compiler, its flags and
