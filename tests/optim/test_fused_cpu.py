@@ -410,3 +410,28 @@ def test_an_unwritable_cache_folder_falls_back_to_the_temporary_directory(
     built = fused_cpu._build(b'extern "C" int optlab_fused_cpu_abi() { return 3; }\n', compiler)
     assert built.parent == tmp_path / "tmp" / f"optlab-{fused_cpu._user()}" / "kernels"
     assert built.exists()
+
+
+def test_a_compiler_without_openmp_builds_one_thread_kernels(monkeypatch, tmp_path) -> None:
+    real = fused_cpu._compiler()
+    if real is None:
+        pytest.skip("no C++ compiler on this machine")
+    wrapper = tmp_path / "no-openmp-c++"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for arg in "$@"; do [ "$arg" = -fopenmp ] && { echo "unsupported option '
+        "'-fopenmp'\" >&2; exit 1; }; done\n"
+        f'exec {" ".join(real)} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CXX", str(wrapper))
+    monkeypatch.setenv("OPTLAB_CACHE_DIR", str(tmp_path / "cache"))
+    for name, value in (("_library", None), ("_failure", None), ("_kernels", {})):
+        monkeypatch.setattr(fused_cpu, name, value)
+    assert fused_cpu.available(), fused_cpu.unavailable_reason()
+    shapes = [(40_000,), (7,)]
+    eager_params, fused_params = _params(shapes), _params(shapes)
+    _train(IMO(eager_params, lr=0.05, compiled=False), eager_params, 5)
+    _train(IMO(fused_params, lr=0.05, fused=True), fused_params, 5)
+    for a, b in zip(eager_params, fused_params, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)

@@ -67,6 +67,9 @@ FLAGS = (
     "-shared",
     "-fPIC",
 )
+#: The flags of a second try where the compiler has no OpenMP (Apple's clang): the kernels
+#: then run on one thread, still in one pass over memory.
+SERIAL_FLAGS = tuple(flag for flag in FLAGS if flag != "-fopenmp")
 #: The ABI version ``optlab_fused_cpu_abi()`` must return.
 ABI = 3
 #: The dtypes with a kernel.
@@ -148,11 +151,17 @@ def _compiler_version(compiler: list[str]) -> str:
     return done.stdout.strip()
 
 
-def _build(source: bytes, compiler: list[str], *, rebuild: bool = False) -> Path:
-    """Compile ``source`` into the cache (or find it there, unless ``rebuild``) and return
-    the library path."""
+def _build(
+    source: bytes,
+    compiler: list[str],
+    *,
+    flags: Sequence[str] = FLAGS,
+    rebuild: bool = False,
+) -> Path:
+    """Compile ``source`` with ``flags`` into the cache (or find it there, unless
+    ``rebuild``) and return the library path."""
     key = hashlib.sha256()
-    for part in (source, " ".join(compiler), _compiler_version(compiler), " ".join(FLAGS)):
+    for part in (source, " ".join(compiler), _compiler_version(compiler), " ".join(flags)):
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
     key.update(_cpu_features().encode())
@@ -176,7 +185,7 @@ def _build(source: bytes, compiler: list[str], *, rebuild: bool = False) -> Path
         source_path.write_bytes(source)
         built = Path(scratch) / "fused_cpu.so"
         done = subprocess.run(
-            [*compiler, *FLAGS, str(source_path), "-o", str(built)],
+            [*compiler, *flags, str(source_path), "-o", str(built)],
             capture_output=True,
             text=True,
             timeout=300,
@@ -218,10 +227,20 @@ def _load() -> ctypes.CDLL | None:
             return None
         try:
             source = resources.files("optlab.optim").joinpath(SOURCE_NAME).read_bytes()
+            flags: Sequence[str] = FLAGS
             try:
-                library = _open(_build(source, compiler))
+                path = _build(source, compiler, flags=flags)
+            except RuntimeError as parallel_error:  # e.g. no OpenMP: one thread, then
+                flags = SERIAL_FLAGS
+                try:
+                    path = _build(source, compiler, flags=flags)
+                except RuntimeError:
+                    raise parallel_error from None
+                logger.info("optlab fused CPU kernels built without OpenMP (one thread)")
+            try:
+                library = _open(path)
             except OSError:  # a cached library that does not load: build it again, once
-                library = _open(_build(source, compiler, rebuild=True))
+                library = _open(_build(source, compiler, flags=flags, rebuild=True))
         except Exception as error:  # a failed build, an unloadable library
             _failure = f"{type(error).__name__}: {error}"
             # a compiler that is there but fails is unexpected: say so where it is seen
