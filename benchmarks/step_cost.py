@@ -18,8 +18,9 @@ Columns: ms per step (median), first step (compiles), x floor, and ``x fused/B``
 over torch's ``fused=True`` Adam step scaled by bytes (``t / (t_fused x B / 28)``); the
 fused step is timed alternately with every row, so the ratio sees the same machine
 conditions. The CPU bound (issue 9): the default step of IMO, MAMGD and ScaledAdam must be
-<= 1.15 in that column. On CUDA the bounds are flat <= 1.1 x floor and flat Adam >= 1.3x
-faster than torch's fused Adam.
+<= 1.15 in that column (judged at the issue's 10M parameters in 100 tensors only). On
+CUDA the bounds are flat <= 1.1 x floor and flat Adam >= 1.3x faster than torch's fused
+Adam.
 
     PYTHONPATH=src python benchmarks/step_cost.py [--device cpu|cuda] [--numel N]
         [--tensors T] [--repeats R] [--only LABELS] [--paths PATHS] [--json FILE]
@@ -35,7 +36,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -209,10 +210,14 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    # the issue states its CPU bound for 10M parameters in 100 tensors: elsewhere no verdict
+    issue_setting = device == "cuda" or (numel == 10_000_000 and args.tensors == 100)
     only = None if args.only is None else {part.strip() for part in args.only.split(",")}
     paths = None if args.paths is None else {part.strip() for part in args.paths.split(",")}
     results = []
     for row in rows(device):
+        if not issue_setting:
+            row = replace(row, bound=None)
         if (only is not None and row.label not in only) or (
             paths is not None and row.path not in paths
         ):

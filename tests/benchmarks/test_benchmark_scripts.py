@@ -48,9 +48,8 @@ def test_step_cost_on_cpu_writes_every_requested_row(tmp_path: Path) -> None:
     assert set(rows) == expected
     for row in rows.values():
         assert row["ms"] > 0 and row["x_floor"] > 0 and row["x_fused_per_byte"] > 0
-    for label in ("imo", "mamgd", "scaled-adam"):  # the CPU bound on the default
-        assert rows[(label, "default")]["bound"] == 1.15
-        assert isinstance(rows[(label, "default")]["ok"], bool)
+    # the CPU bound is judged at 10M parameters in 100 tensors, not at this size
+    assert all(row["bound"] is None and row["ok"] is None for row in rows.values())
     assert "x fused/B" in done.stdout
 
 
