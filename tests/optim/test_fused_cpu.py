@@ -376,7 +376,12 @@ def test_per_member_learning_rates_run_in_the_kernel(name: str) -> None:
     fused = FACTORIES[name](stacked)
     for group in fused.param_groups:
         group["lr"] = lrs.clone()
-    _train(fused, stacked, 6)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # 3 splits of the 105,021 elements, inside member rows
+    try:
+        _train(fused, stacked, 6)
+    finally:
+        torch.set_num_threads(threads)
     assert fused._choose_path(fused.param_groups[0], stacked) == "fused"
     assert not fused._fused_plans[0].rest
     for member, params in enumerate(separate):
@@ -389,9 +394,18 @@ def test_per_member_learning_rates_run_in_the_kernel(name: str) -> None:
 
 
 def test_per_member_rates_on_parameters_without_that_axis_fail_clearly() -> None:
+    good = torch.zeros(3, 4, requires_grad=True)
     param = torch.zeros(4, 2, requires_grad=True)
-    optimizer = IMO([param], lr=torch.tensor([0.1, 0.2, 0.3]))
-    param.grad = torch.ones_like(param)
+    optimizer = IMO([good, param], lr=torch.tensor([0.1, 0.2, 0.3]))
+    good.grad, param.grad = torch.ones_like(good), torch.ones_like(param)
+    with pytest.raises(ValueError, match="3 per-member learning rates need parameters stacked"):
+        optimizer.step()
+    assert torch.equal(good, torch.zeros(3, 4))  # refused before any parameter moved
+    optimizer = IMO([good], lr=torch.tensor([0.1, 0.2, 0.3]))
+    optimizer.step()  # a prepared launch of 3 rows of 4
+    with torch.no_grad():
+        good.data = good.data.view(4, 3)  # same address and size, no longer 3 rows
+    good.grad = torch.ones_like(good)
     with pytest.raises(ValueError, match="3 per-member learning rates need parameters stacked"):
         optimizer.step()
 
@@ -435,3 +449,18 @@ def test_a_compiler_without_openmp_builds_one_thread_kernels(monkeypatch, tmp_pa
     _train(IMO(fused_params, lr=0.05, fused=True), fused_params, 5)
     for a, b in zip(eager_params, fused_params, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_a_shared_temporary_folder_that_is_not_private_is_refused(monkeypatch, tmp_path) -> None:
+    compiler = fused_cpu._compiler()
+    if compiler is None or not hasattr(fused_cpu.os, "getuid"):
+        pytest.skip("no C++ compiler, or no POSIX owners, on this machine")
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("OPTLAB_CACHE_DIR", str(blocked))
+    monkeypatch.setattr(fused_cpu.tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / f"optlab-{fused_cpu._user()}"
+    planted.mkdir()
+    planted.chmod(0o777)  # as if another user had made it first, open to all
+    with pytest.raises(RuntimeError, match="not this user's private folder"):
+        fused_cpu._build(b'extern "C" int optlab_fused_cpu_abi() { return 3; }\n', compiler)

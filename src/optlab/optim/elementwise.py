@@ -479,6 +479,9 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if plan is None or plan.members != members or not plan.matches(params, state_tensors):
             plan = self._plan_fused(params, states, state_tensors, members)
             self._fused_plans[index] = plan
+        if members > 1:  # refuse before any parameter moves, as the loop does
+            for i in plan.rest:
+                _per_member(group["lr"], params[i])
         rest = list(plan.rest)
         for positions, launch in plan.launches:
             bucket_grads = [grads[i] for i in positions]
@@ -702,11 +705,11 @@ class _FusedPlan:
 
 
 def _signature(params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]) -> list[Any]:
-    """What a prepared launch relies on: each parameter's address, size, dtype and layout
+    """What a prepared launch relies on: each parameter's address, shape, dtype and layout
     (``param.data = ...`` may change any of them in the same object), each state tensor's
     address (state tensors are the optimizer's: replaced, never reshaped)."""
     return [
-        (param.data_ptr(), param.numel(), param.dtype, param.is_contiguous()) for param in params
+        (param.data_ptr(), param.shape, param.dtype, param.is_contiguous()) for param in params
     ] + [None if tensor is None else tensor.data_ptr() for tensor in state_tensors]
 
 

@@ -134,6 +134,25 @@ def _cpu_features() -> str:
         return f"{platform.machine()} {platform.processor()}"
 
 
+def _private_folder(folder: Path) -> Path:
+    """``folder`` created for this user alone (0700), or refused if it exists and someone
+    else owns it or may write to it: code is loaded from there, and a shared temporary
+    directory lets anyone create a folder of that name first."""
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _check_private(folder)
+    return folder
+
+
+def _check_private(folder: Path) -> None:
+    info = folder.lstat()
+    owner = getattr(os, "getuid", lambda: info.st_uid)()
+    if folder.is_symlink() or info.st_uid != owner or info.st_mode & 0o022:
+        raise RuntimeError(
+            f"{folder} is not this user's private folder (owner {info.st_uid}, mode "
+            f"{oct(info.st_mode & 0o777)}): not loading kernels from it; set OPTLAB_CACHE_DIR"
+        )
+
+
 def _user() -> str:
     try:
         return str(os.getuid())
@@ -175,8 +194,9 @@ def _build(
         probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")  # noqa: SIM115
         probe.close()
     except OSError:  # a read-only home: this user's folder in the temporary directory
-        folder = Path(tempfile.gettempdir()) / f"optlab-{_user()}" / "kernels"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _private_folder(Path(tempfile.gettempdir()) / f"optlab-{_user()}") / "kernels"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        _check_private(folder)
         if (folder / name).exists() and not rebuild:
             return folder / name
     target = folder / name
@@ -225,31 +245,38 @@ def _load() -> ctypes.CDLL | None:
             _failure = "no C++ compiler found ($CXX, c++, g++ or clang++)"
             logger.info("optlab fused CPU kernels unavailable (%s)", _failure)
             return None
-        try:
-            source = resources.files("optlab.optim").joinpath(SOURCE_NAME).read_bytes()
-            flags: Sequence[str] = FLAGS
+        source = resources.files("optlab.optim").joinpath(SOURCE_NAME).read_bytes()
+        errors: list[str] = []
+        library = None
+        # OpenMP first; where it does not build or load (Apple's clang, no libomp at run
+        # time), the same kernels on one thread
+        for flags in (FLAGS, SERIAL_FLAGS):
             try:
-                path = _build(source, compiler, flags=flags)
-            except RuntimeError as parallel_error:  # e.g. no OpenMP: one thread, then
-                flags = SERIAL_FLAGS
-                try:
-                    path = _build(source, compiler, flags=flags)
-                except RuntimeError:
-                    raise parallel_error from None
-                logger.info("optlab fused CPU kernels built without OpenMP (one thread)")
-            try:
-                library = _open(path)
-            except OSError:  # a cached library that does not load: build it again, once
-                library = _open(_build(source, compiler, flags=flags, rebuild=True))
-        except Exception as error:  # a failed build, an unloadable library
-            _failure = f"{type(error).__name__}: {error}"
+                library = _build_and_open(source, compiler, flags)
+                break
+            except Exception as error:  # a failed build, an unloadable library
+                errors.append(f"{type(error).__name__}: {error}")
+        if library is None:
+            _failure = errors[0]
             # a compiler that is there but fails is unexpected: say so where it is seen
             logger.warning("optlab fused CPU kernels unavailable (%s)", _failure)
             return None
+        if errors:
+            logger.warning(
+                "optlab fused CPU kernels run on one thread: the OpenMP build failed (%s)",
+                errors[0],
+            )
         _build_seconds = time.perf_counter() - started
         logger.info("optlab fused CPU kernels ready in %.2f s (built or cached)", _build_seconds)
         _library = library
         return library
+
+
+def _build_and_open(source: bytes, compiler: list[str], flags: Sequence[str]) -> ctypes.CDLL:
+    try:
+        return _open(_build(source, compiler, flags=flags))
+    except OSError:  # a cached library that does not load: build it again, once
+        return _open(_build(source, compiler, flags=flags, rebuild=True))
 
 
 def _open(path: Path) -> ctypes.CDLL:
