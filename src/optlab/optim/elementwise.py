@@ -366,16 +366,15 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         rule = self._single_tensor_rule
         param = tensors[0]
         assert param is not None
-        auto = group["foreach"] is None and group["compiled"] is None and group["fused"] is None
         large = param.numel() >= COMPILE_MIN_NUMEL
         if (
-            (group["fused"] or (auto and param.device.type == "cpu"))
+            self._takes_fused(group, [param])
             and param.dtype in fused_cpu.DTYPES
-            and self._fused_ready(group, [param])
             and all(fused_cpu.fits(tensor, param) for tensor in tensors)
         ):
+            assert self.fused_rule is not None
             kinds = [None if tensor is None else [tensor] for tensor in tensors]
-            self._launch_fused(group, kinds, step)
+            fused_cpu.Launch(self.fused_rule, kinds).run(self._fused_scalars(group, step))
             return
         constants = self._constants(group)
         scalars = self._step_scalars(group, step)
@@ -391,26 +390,15 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         rule(*tensors, *scalars, **constants)
 
     def _choose_path(self, group: dict[str, Any], params: list[torch.Tensor]) -> str:
-        compiled, foreach, fused = group["compiled"], group["foreach"], group["fused"]
-        if fused:
-            return "fused" if self._fused_ready(group, params) else "loop"
-        if _has_members(group):
-            # per-member learning rates: the fused kernel takes them (one value per row of
-            # the leading axis); the loop broadcasts them otherwise
-            auto = fused is None and compiled is None and foreach is None
-            on_cpu = all(param.device.type == "cpu" for param in params)
-            return "fused" if auto and on_cpu and self._fused_ready(group, params) else "loop"
+        if self._takes_fused(group, params):  # per-member learning rates included
+            return "fused"
+        compiled, foreach = group["compiled"], group["foreach"]
+        if group["fused"] or _has_members(group):
+            # fused=True without kernels; per-member learning rates: the loop broadcasts them
+            return "loop"
         if compiled is None and foreach is None:
             on_cpu = all(param.device.type == "cpu" for param in params)
-            large = sum(param.numel() for param in params) >= COMPILE_MIN_NUMEL
-            if (
-                on_cpu
-                and fused is None
-                and any(param.dtype in fused_cpu.DTYPES for param in params)
-                and self._fused_ready(group, params)
-            ):
-                return "fused"
-            compiled = on_cpu and large
+            compiled = on_cpu and sum(param.numel() for param in params) >= COMPILE_MIN_NUMEL
         if compiled:
             if self._single_tensor_rule not in _compile_failures:
                 return "compiled"
@@ -419,16 +407,24 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             foreach = all(param.device.type == "cuda" for param in params)
         return "foreach" if foreach else "loop"
 
-    def _fused_ready(self, group: dict[str, Any], params: list[torch.Tensor]) -> bool:
-        """Whether the fused kernel can take this group: the rule has one, the kernels are
-        built, and the group is on CPU. With ``fused=True``: a CUDA parameter raises, and
-        kernels that cannot be built warn once (the step then takes the eager loop)."""
+    def _takes_fused(self, group: dict[str, Any], params: list[torch.Tensor]) -> bool:
+        """Whether the group takes the fused kernel: asked for (``fused=True``), or by
+        default (every path flag ``None``) where a parameter has a kernel dtype; and the rule
+        has a kernel, the group is on CPU and the kernels are built. With ``fused=True`` a
+        parameter elsewhere than on CPU raises, and kernels that cannot be built warn once
+        (the step then takes the eager loop)."""
         if self.fused_rule is None:
             return False
+        asked = bool(group["fused"])
+        if not asked and (
+            any(group[flag] is not None for flag in ("fused", "compiled", "foreach"))
+            or not any(param.dtype in fused_cpu.DTYPES for param in params)
+        ):
+            return False
         name = type(self).__name__
-        if any(param.device.type != "cpu" for param in params):
-            if group["fused"]:
-                device = next(param.device for param in params if param.device.type != "cpu")
+        device = next((param.device for param in params if param.device.type != "cpu"), None)
+        if device is not None:
+            if asked:
                 raise RuntimeError(
                     f"{name}: fused=True runs on CPU tensors only, got a parameter on "
                     f"{device}; on GPU leave fused unset (the flat layout, "
@@ -437,7 +433,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             return False
         if fused_cpu.available():
             return True
-        if group["fused"] and name not in _fused_warned:
+        if asked and name not in _fused_warned:
             _fused_warned.add(name)
             warnings.warn(
                 f"{name}: fused=True but the fused CPU kernels are unavailable "
@@ -446,17 +442,6 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 stacklevel=4,
             )
         return False
-
-    def _launch_fused(
-        self, group: dict[str, Any], kinds: list[list[torch.Tensor] | None], step: int
-    ) -> None:
-        assert self.fused_rule is not None
-        fused_cpu.launch(
-            self.fused_rule,
-            kinds,
-            self._fused_scalars(group, step),
-            written=[k for k in range(len(kinds)) if k != 1],  # all but the gradients
-        )
 
     def _run_fused(
         self,
@@ -543,8 +528,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             for name in self.state_names:
                 entries = [states[i][name] for i in positions]
                 kinds.append(None if entries[0] is None else entries)
-            written = [k for k in range(len(kinds)) if k != 1]  # all but the gradients
-            launch = fused_cpu.Launch(self.fused_rule, kinds, written=written, members=members)
+            launch = fused_cpu.Launch(self.fused_rule, kinds, members=members)
             launches.append((positions, launch))
         return _FusedPlan(
             params=list(params),

@@ -10,7 +10,8 @@
 // ABI 3 (every kernel):
 //   kernel(count, tensors, present, offsets, scalars, first_by_member, members, threads)
 //   count    number of tensors of each kind (parameters in the group)
-//   tensors  kind-major pointers: tensors[k * count + i] is kind k of parameter i,
+//   tensors  kind-major pointers: tensors[k * count + i] is kind k of parameter i (kind 0
+//            the parameters, kind 1 the gradients, the one kind only read, then the state),
 //            each contiguous, of offsets[i + 1] - offsets[i] elements, none overlapping
 //            another (the caller checks all of this)
 //   present  bit k set when kind k is given (e.g. MAMGD's previous point is absent when

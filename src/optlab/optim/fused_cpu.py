@@ -357,6 +357,11 @@ class Launch:
     """One kernel call prepared over fixed tensor lists: the pointer and offset arrays are
     built once, and a step only re-points the kinds that change (the gradients).
 
+    ``kinds``: lists of equal length, the parameters (kind 0), their gradients (kind 1, the
+    one kind a kernel only reads), then each state; ``None`` for an absent kind. Every
+    tensor must pass :func:`fits` against its parameter (the caller checks: a kernel writes
+    raw memory).
+
     ``members > 1``: the parameters are a population's, stacked along a leading axis of
     that size, and the first scalar of :meth:`run` may be one value per member (a 1-D
     tensor: per-member learning rates).
@@ -367,7 +372,6 @@ class Launch:
         rule: str,
         kinds: Sequence[Sequence[torch.Tensor] | None],
         *,
-        written: Sequence[int],
         members: int = 1,
     ) -> None:
         params = kinds[0]
@@ -382,7 +386,6 @@ class Launch:
         self.members = members
         self.function = function
         self.count = count = len(params)
-        self.kinds = len(kinds)
         self.pointers = (ctypes.c_void_p * (count * len(kinds)))()
         for k, tensors in enumerate(kinds):
             if tensors is not None:
@@ -393,7 +396,8 @@ class Launch:
             total += param.numel()
             self.offsets[i + 1] = total
         self.present = sum(1 << k for k, tensors in enumerate(kinds) if tensors is not None)
-        self.written = [t for k in written if kinds[k] is not None for t in kinds[k]]
+        # what the kernel writes: every kind but the gradients
+        self.written = [t for k, ts in enumerate(kinds) if k != 1 and ts is not None for t in ts]
 
     def point(self, k: int, tensors: Sequence[torch.Tensor]) -> None:
         """Make kind ``k`` the given tensors (each must :func:`fit` its parameter)."""
@@ -431,20 +435,3 @@ class Launch:
         )
         del first  # held until the kernel returned
         torch.autograd.graph.increment_version(self.written)
-
-
-def launch(
-    rule: str,
-    kinds: Sequence[Sequence[torch.Tensor] | None],
-    scalars: Sequence[float | torch.Tensor],
-    *,
-    written: Sequence[int],
-) -> None:
-    """Run ``rule``'s kernel once over ``kinds`` (lists of equal length: parameters,
-    gradients, each state; ``None`` for an absent kind) with the step's ``scalars``.
-
-    Every tensor must pass :func:`fits` against its parameter (the caller checks: a kernel
-    writes raw memory). ``written`` names the kinds the kernel writes (their autograd
-    version counters are bumped).
-    """
-    Launch(rule, kinds, written=written).run(scalars)
