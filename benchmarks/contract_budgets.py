@@ -3,7 +3,7 @@
 For every registry optimizer and each contract objective (10-D quadratic with condition
 number 1000; 2-D Rosenbrock from (-1.2, 1)), try a grid of learning rates and print the
 steps needed to reach f - f* <= 1e-6 (or "-" within the cap). The budgets in
-``optlab.testing.contract.REGISTRY_BUDGETS`` are these step counts x ~1.5 at the best lr.
+registry records (``optlab.optim.spec.KitData``) are these step counts x ~1.5 at the best lr.
 
     python benchmarks/contract_budgets.py [--cap 20000]
 """

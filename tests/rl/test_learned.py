@@ -212,7 +212,11 @@ MUST_RUN = {
     "lr_scheduler",
     "dtypes",
     "non_contiguous",
-    "deepcopy_and_repr",
+    "deepcopy",
+    "repr",
+    "create_graph",
+    "scheduler_before_first_step",
+    "group_default_lr",
 }
 # Declared not applicable by the entry's capabilities: no NumPy reference, no foreach path,
 # no convergence budget claimed, not elementwise (population, non-finite coordinates).

@@ -155,7 +155,7 @@ class _ForgetfulCopy(torch.optim.SGD):
 def test_kit_catches_a_deepcopy_that_does_not_continue() -> None:
     subject = ContractSubject("forgetful", _ForgetfulCopy, {"lr": 0.05, "momentum": 0.9})
     with pytest.raises(ContractFailure, match="does not continue"):
-        check_optimizer(subject, ["deepcopy_and_repr"])
+        check_optimizer(subject, ["deepcopy"])
 
 
 def test_kit_lists_a_crashing_check_and_runs_the_others() -> None:
@@ -198,3 +198,108 @@ def test_kit_catches_a_per_tensor_reduction_declared_elementwise() -> None:
     subject = ContractSubject("normalised-sgd", _NormalisedSGD, {"lr": 0.1})
     with pytest.raises(ContractFailure, match="stacked population differs"):
         check_optimizer(subject, ["population"])
+
+
+# ------------------------------------------------------------- planted mutants, new checks
+class _ContiguousCopySGD(torch.optim.SGD):
+    """Broken on strides: updates ``param.contiguous()``, a copy for a strided parameter."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    param.contiguous().add_(param.grad, alpha=-group["lr"])
+        return loss
+
+
+def test_kit_catches_an_optimizer_that_loses_updates_on_strided_parameters() -> None:
+    subject = ContractSubject("contiguous-copy", _ContiguousCopySGD, {"lr": 0.1})
+    check_optimizer(subject, ["loss_decreases"])  # fine on contiguous parameters ...
+    with pytest.raises(ContractFailure, match="non-contiguous parameter 0"):
+        check_optimizer(subject, ["non_contiguous"])  # ... wrong on strided ones
+
+
+class _NumpySGD(torch.optim.SGD):
+    """Broken with create_graph: an old-style step (``param.data``, no ``no_grad``) that
+    reads gradients through NumPy, which refuses a gradient that carries a graph."""
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    grad = torch.from_numpy(param.grad.numpy().copy())
+                    param.data.add_(grad, alpha=-group["lr"])
+        return loss
+
+
+def test_kit_catches_an_optimizer_that_fails_on_gradients_with_a_graph() -> None:
+    subject = ContractSubject("numpy-sgd", _NumpySGD, {"lr": 0.1})
+    check_optimizer(subject, ["closure"])
+    with pytest.raises(ContractFailure, match="create_graph: raised RuntimeError"):
+        check_optimizer(subject, ["create_graph"])
+
+
+class _LrAtFirstStep(torch.optim.SGD):
+    """Broken for schedulers built early: groups get their lr only at the first step."""
+
+    def __init__(self, params, lr: float = 0.1) -> None:
+        super().__init__(params, lr=lr)
+        self._pending_lr = lr
+        for group in self.param_groups:
+            del group["lr"]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group.setdefault("lr", self._pending_lr)
+        return super().step(closure)
+
+
+def test_kit_catches_an_optimizer_that_sets_lr_at_its_first_step() -> None:
+    subject = ContractSubject("late-lr", _LrAtFirstStep, {"lr": 0.1}, supports_param_groups=False)
+    check_optimizer(subject, ["closure", "loss_decreases"])  # it steps fine alone ...
+    with pytest.raises(ContractFailure, match="scheduler_before_first_step: raised KeyError"):
+        check_optimizer(subject, ["scheduler_before_first_step"])
+
+
+class _HardCodedGroupLr(torch.optim.SGD):
+    """Broken: a group given without lr gets a hard-coded 1e-3, not the constructor's lr."""
+
+    def add_param_group(self, param_group: dict) -> None:
+        param_group.setdefault("lr", 1e-3)
+        super().add_param_group(param_group)
+
+
+def test_kit_catches_a_group_without_lr_that_ignores_the_default() -> None:
+    subject = ContractSubject("hard-coded-lr", _HardCodedGroupLr, {"lr": 0.1})
+    with pytest.raises(ContractFailure, match=r"not the default 0\.1"):
+        check_optimizer(subject, ["group_default_lr"])
+
+
+class _OpaqueRepr(torch.optim.SGD):
+    """Broken repr: Python's default, which names neither the groups nor the lr."""
+
+    __repr__ = object.__repr__
+
+
+def test_kit_catches_an_unreadable_repr() -> None:
+    check_optimizer(ContractSubject("sgd", torch.optim.SGD, {"lr": 0.1}), ["repr"])
+    with pytest.raises(ContractFailure, match="does not list parameter group 0"):
+        check_optimizer(ContractSubject("opaque", _OpaqueRepr, {"lr": 0.1}), ["repr"])
+
+
+def test_kit_catches_an_accepted_invalid_combination() -> None:
+    subject = ContractSubject(
+        "imo-without-cross-check",
+        lambda params, **kw: torch.optim.SGD(params, lr=kw.get("lr", 0.1)),
+        {"lr": 0.1},
+        invalid_combinations=[("mass_min", {"mass_min": 5.0, "mass_max": 1.0})],
+    )
+    with pytest.raises(ContractFailure, match="was accepted"):
+        check_optimizer(subject, ["invalid_hyperparameters"])

@@ -8,7 +8,7 @@ what is allowed, e.g. ``IMO: lr must be a finite number >= 0, got -0.1``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -140,3 +140,30 @@ def check_positive_int(owner: str, field: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{owner}: {field} must be an integer >= 1, got {value!r}")
     return value
+
+
+# ------------------------------------------------------------------------ record validators
+# ``validator(owner, field, value)``: the shape an :class:`~optlab.optim.spec.OptimizerSpec`
+# declares per field.
+def learning_rate_field(owner: str, field: str, value: Any) -> float:
+    """lr as :func:`check_learning_rate`."""
+    return check_learning_rate(owner, value)
+
+
+def member_learning_rates_field(owner: str, field: str, value: Any) -> float | torch.Tensor:
+    """lr as :func:`check_member_learning_rates` (optlab's elementwise rules)."""
+    return check_member_learning_rates(owner, value)
+
+
+def betas_field(owner: str, field: str, value: Any) -> tuple[float, float]:
+    """A pair (beta1, beta2) as :func:`check_betas`."""
+    return check_betas(owner, value, field)
+
+
+def choice_field(choices: Sequence[str]) -> Callable[[str, str, Any], str]:
+    """The validator of a field that takes one of ``choices``."""
+
+    def validator(owner: str, field: str, value: Any) -> str:
+        return check_choice(owner, field, value, choices)
+
+    return validator

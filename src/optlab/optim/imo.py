@@ -43,6 +43,7 @@ mass_min 0.1, mass_max 10, eps 1e-8.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -50,12 +51,14 @@ from torch.optim.optimizer import ParamsT
 
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
 from optlab.optim.hyperparameters import (
-    check_choice,
-    check_member_learning_rates,
     check_non_negative,
+    check_optional_bool,
     check_positive,
     check_unit_interval,
+    choice_field,
+    member_learning_rates_field,
 )
+from optlab.optim.spec import NATIVE, ConvergenceBudget, KitData, OptimizerSpec
 
 STEP_FORMS = ("soft-nesterov", "algorithm-box")
 
@@ -198,18 +201,7 @@ class IMO(ElementwiseOptimizer):
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
-        check_member_learning_rates("IMO", hyperparameters["lr"])
-        check_unit_interval("IMO", "momentum", hyperparameters["momentum"])
-        check_positive("IMO", "alpha", hyperparameters["alpha"])
-        check_positive("IMO", "beta", hyperparameters["beta"])
-        low = check_positive("IMO", "mass_min", hyperparameters["mass_min"])
-        high = check_positive("IMO", "mass_max", hyperparameters["mass_max"])
-        if low > high:
-            raise ValueError(
-                f"IMO: mass_min must be <= mass_max, got mass_min={low!r} and mass_max={high!r}"
-            )
-        check_non_negative("IMO", "eps", hyperparameters["eps"])
-        check_choice("IMO", "step_form", hyperparameters["step_form"], STEP_FORMS)
+        RECORD.check_group(hyperparameters, "IMO")
 
     def _init_state(
         self,
@@ -267,3 +259,45 @@ class IMO(ElementwiseOptimizer):
             "mass_min": min(float(mass.min()) for mass in masses),
             "mass_max": max(float(mass.max()) for mass in masses),
         }
+
+
+def _mass_order(owner: str, hyperparameters: Mapping[str, Any]) -> None:
+    """0 < mass_min <= mass_max."""
+    low, high = hyperparameters.get("mass_min", 0.1), hyperparameters.get("mass_max", 10.0)
+    if low > high:
+        raise ValueError(
+            f"{owner}: mass_min must be <= mass_max, got mass_min={low!r} and mass_max={high!r}"
+        )
+
+
+RECORD = OptimizerSpec(
+    "imo",
+    IMO,
+    {
+        "lr": member_learning_rates_field,
+        "momentum": check_unit_interval,
+        "alpha": check_positive,
+        "beta": check_positive,
+        "mass_min": check_positive,
+        "mass_max": check_positive,
+        "eps": check_non_negative,
+        "step_form": choice_field(STEP_FORMS),
+        "foreach": check_optional_bool,
+        "compiled": check_optional_bool,
+        "fused": check_optional_bool,
+    },
+    "Inertial Mass Optimizer (optlab)",
+    cross_checks=(_mass_order,),
+    foreach_bitwise=True,
+    optlab_rule=True,
+    population=NATIVE,
+    kit=KitData(
+        lr=0.05,
+        quadratic=ConvergenceBudget(0.02, 220),  # measured: 139 steps
+        rosenbrock=ConvergenceBudget(0.01, 800),  # 539
+        group_variation={"momentum": 0.5},
+        reference="imo",
+        invalid_combinations=(("mass_min", {"mass_min": 5.0, "mass_max": 1.0}),),
+    ),
+)
+"""IMO's one record: checks, capabilities, population form and contract-kit data."""

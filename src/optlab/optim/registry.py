@@ -23,55 +23,33 @@ Registered names (torch's default lr unless said):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from optlab.optim import imo, mamgd, scaled_adam, twins
 from optlab.optim.hyperparameters import (
-    check_betas,
+    betas_field,
     check_bool,
-    check_choice,
-    check_learning_rate,
-    check_member_learning_rates,
     check_non_negative,
     check_optional_bool,
-    check_positive,
     check_positive_int,
     check_unit_interval,
+    choice_field,
+    learning_rate_field,
 )
-from optlab.optim.imo import IMO, STEP_FORMS
 from optlab.optim.lbfgs import LBFGS
-from optlab.optim.mamgd import MAMGD
-from optlab.optim.scaled_adam import ScaledAdam
-
-Validator = Callable[[str, str, Any], Any]
-"""``validator(owner, field, value)`` raises TypeError/ValueError naming the field."""
+from optlab.optim.spec import (
+    ConvergenceBudget,
+    KitData,
+    OptimizerSpec,
+    PopulationForm,
+    Validator,
+)
 
 
 class UnknownOptimizerError(ValueError):
     """``create``/``spec`` got a name that is not registered; the message lists the names."""
-
-
-def _lr(owner: str, field_name: str, value: Any) -> float:
-    return check_learning_rate(owner, value)
-
-
-def _member_lr(owner: str, field_name: str, value: Any) -> float | torch.Tensor:
-    return check_member_learning_rates(owner, value)
-
-
-def _betas(owner: str, field_name: str, value: Any) -> tuple[float, float]:
-    return check_betas(owner, value, field_name)
-
-
-def _optional_line_search(owner: str, field_name: str, value: Any) -> str | None:
-    return None if value is None else check_choice(owner, field_name, value, ("strong_wolfe",))
-
-
-def _step_form(owner: str, field_name: str, value: Any) -> str:
-    return check_choice(owner, field_name, value, STEP_FORMS)
 
 
 def _nesterov_momentum(owner: str, field_name: str, value: Any) -> float:
@@ -85,49 +63,15 @@ def _nesterov_momentum(owner: str, field_name: str, value: Any) -> float:
 _FLAGS: dict[str, Validator] = {"maximize": check_bool, "foreach": check_optional_bool}
 
 
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """What a registry entry builds and declares.
+def _twin(twin: type[torch.optim.Optimizer], **fixed: Any) -> PopulationForm:
+    return PopulationForm("twin", twin=twin, fixed=fixed)
 
-    Attributes:
-        name: the stable registry name.
-        factory: ``factory(params, **hyperparameters) -> Optimizer``.
-        hyperparameters: the accepted keyword arguments, each with its validator.
-        defaults: hyperparameters the entry fixes unless given (e.g. momentum=0.9).
-        summary: one line for listings.
-        elementwise: every coordinate is updated from its own gradient/state alone (so a
-            stack of N parameters along a leading axis is N independent optimizers).
-        supports_sparse: accepts sparse gradients (others must raise on them).
-        supports_foreach: has a ``foreach`` flag whose path equals the per-tensor loop.
-        foreach_bitwise: that equality is bit for bit in float32 and float64 (else within
-            float rounding). In bf16/fp16, torch's CPU ``_foreach`` ops round Python scalars
-            to the parameter dtype, so there the paths differ within half-precision rounding.
-        requires_closure: ``step`` must be given a closure (L-BFGS).
-        supports_param_groups: accepts more than one parameter group.
-        optlab_rule: implemented by optlab (not one of torch's classes).
-    """
 
-    name: str
-    factory: Callable[..., torch.optim.Optimizer]
-    hyperparameters: Mapping[str, Validator]
-    summary: str
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    elementwise: bool = True
-    supports_sparse: bool = False
-    supports_foreach: bool = True
-    foreach_bitwise: bool = False
-    requires_closure: bool = False
-    supports_param_groups: bool = True
-    optlab_rule: bool = False
+def _optional_line_search(owner: str, field_name: str, value: Any) -> str | None:
+    return None if value is None else _LINE_SEARCH(owner, field_name, value)
 
-    def validate(self, hyperparameters: Mapping[str, Any]) -> None:
-        """Raise TypeError/ValueError naming the first invalid or unknown hyperparameter."""
-        for key, value in hyperparameters.items():
-            validator = self.hyperparameters.get(key)
-            if validator is None:
-                allowed = ", ".join(sorted(self.hyperparameters))
-                raise TypeError(f"{self.name}: unknown hyperparameter {key!r}; allowed: {allowed}")
-            validator(self.name, key, value)
+
+_LINE_SEARCH = choice_field(("strong_wolfe",))
 
 
 _REGISTRY: dict[str, OptimizerSpec] = {}
@@ -177,7 +121,7 @@ def _learned_spec(name: str) -> OptimizerSpec:
     return OptimizerSpec(
         name,
         functools.partial(_create_learned, path),
-        {"lr": _lr, "sha256": _sha256},
+        {"lr": learning_rate_field, "sha256": _sha256},
         f"learned optimizer (policy file {path})",
         elementwise=False,
         supports_foreach=False,
@@ -215,11 +159,23 @@ def create(name: str, params: Any, **hyperparameters: Any) -> torch.optim.Optimi
 
 
 _sgd_common: dict[str, Validator] = {
-    "lr": _lr,
+    "lr": learning_rate_field,
     "weight_decay": check_non_negative,
     **_FLAGS,
 }
+_adam_like: dict[str, Validator] = {
+    "lr": learning_rate_field,
+    "betas": betas_field,
+    "eps": check_non_negative,
+    "weight_decay": check_non_negative,
+    "amsgrad": check_bool,
+    "fused": check_optional_bool,
+    **_FLAGS,
+}
+_ADAM_KIT = {"lr": 0.05, "group_variation": {"betas": (0.5, 0.9)}}
 
+# Kit budgets: (ill-conditioned quadratic, 2-D Rosenbrock), f - f* <= 1e-6 unless stated,
+# measured with ``benchmarks/contract_budgets.py`` (steps needed x about 1.5, in comments).
 register(
     OptimizerSpec(
         "sgd",
@@ -228,6 +184,13 @@ register(
         "stochastic gradient descent (torch.optim.SGD)",
         supports_sparse=True,
         foreach_bitwise=True,
+        population=_twin(twins.SGD),
+        kit=KitData(
+            lr=0.1,
+            quadratic=ConvergenceBudget(1e-3, 10_000),  # 6558
+            rosenbrock=ConvergenceBudget(2e-3, 11_000),  # 7493
+            group_variation={"weight_decay": 0.1},
+        ),
     )
 )
 register(
@@ -239,6 +202,13 @@ register(
         defaults={"momentum": 0.9},
         supports_sparse=True,
         foreach_bitwise=True,
+        population=_twin(twins.SGD, momentum=0.9),
+        kit=KitData(
+            lr=0.05,
+            quadratic=ConvergenceBudget(2e-3, 400),  # 260
+            rosenbrock=ConvergenceBudget(2e-3, 1_200),  # 769
+            group_variation={"momentum": 0.5},
+        ),
     )
 )
 register(
@@ -250,6 +220,13 @@ register(
         defaults={"momentum": 0.9},
         supports_sparse=True,
         foreach_bitwise=True,
+        population=_twin(twins.SGD, momentum=0.9, nesterov=True),
+        kit=KitData(
+            lr=0.05,
+            quadratic=ConvergenceBudget(1e-3, 900),  # 603
+            rosenbrock=ConvergenceBudget(1e-3, 2_200),  # 1426
+            group_variation={"momentum": 0.5},
+        ),
     )
 )
 register(
@@ -257,7 +234,7 @@ register(
         "adagrad",
         torch.optim.Adagrad,
         {
-            "lr": _lr,
+            "lr": learning_rate_field,
             "lr_decay": check_non_negative,
             "weight_decay": check_non_negative,
             "initial_accumulator_value": check_non_negative,
@@ -266,6 +243,13 @@ register(
         },
         "AdaGrad (torch.optim.Adagrad)",
         supports_sparse=True,
+        population=_twin(twins.Adagrad),
+        kit=KitData(
+            lr=0.1,
+            quadratic=ConvergenceBudget(0.2, 150),  # 91
+            rosenbrock=ConvergenceBudget(0.5, 12_000),  # 7898
+            group_variation={"lr_decay": 0.1},
+        ),
     )
 )
 register(
@@ -273,7 +257,7 @@ register(
         "rmsprop",
         torch.optim.RMSprop,
         {
-            "lr": _lr,
+            "lr": learning_rate_field,
             "alpha": check_unit_interval,
             "eps": check_non_negative,
             "weight_decay": check_non_negative,
@@ -282,25 +266,53 @@ register(
             **_FLAGS,
         },
         "RMSprop (torch.optim.RMSprop)",
+        population=_twin(twins.RMSprop),
+        kit=KitData(
+            lr=0.01,
+            quadratic=ConvergenceBudget(1e-2, 300),  # 190
+            # RMSprop's constant lr leaves it hovering at a floor that shrinks with lr: on
+            # Rosenbrock it reaches 1e-4 (10,635 steps at lr 3e-4), not 1e-6 within 20,000.
+            rosenbrock=ConvergenceBudget(3e-4, 16_000, tolerance=1e-4),
+            group_variation={"alpha": 0.9},
+        ),
     )
 )
-_adam_like: dict[str, Validator] = {
-    "lr": _lr,
-    "betas": _betas,
-    "eps": check_non_negative,
-    "weight_decay": check_non_negative,
-    "amsgrad": check_bool,
-    "fused": check_optional_bool,
-    **_FLAGS,
-}
-register(OptimizerSpec("adam", torch.optim.Adam, _adam_like, "Adam (torch.optim.Adam)"))
-register(OptimizerSpec("adamw", torch.optim.AdamW, _adam_like, "AdamW (torch.optim.AdamW)"))
+register(
+    OptimizerSpec(
+        "adam",
+        torch.optim.Adam,
+        _adam_like,
+        "Adam (torch.optim.Adam)",
+        population=_twin(twins.Adam),
+        kit=KitData(
+            quadratic=ConvergenceBudget(0.05, 250),  # 151
+            rosenbrock=ConvergenceBudget(0.5, 1_000),  # 618
+            reference="adam",
+            **_ADAM_KIT,
+        ),
+    )
+)
+register(
+    OptimizerSpec(
+        "adamw",
+        torch.optim.AdamW,
+        _adam_like,
+        "AdamW (torch.optim.AdamW)",
+        population=_twin(twins.AdamW),
+        kit=KitData(
+            quadratic=ConvergenceBudget(0.05, 250),  # 151
+            # AdamW's default weight decay (0.01) moves the minimum unless lr is small.
+            rosenbrock=ConvergenceBudget(2e-3, 17_000),  # 11728
+            **_ADAM_KIT,
+        ),
+    )
+)
 register(
     OptimizerSpec(
         "lbfgs",
         LBFGS,
         {
-            "lr": _lr,
+            "lr": learning_rate_field,
             "max_iter": check_positive_int,
             "max_eval": check_positive_int,
             "history_size": check_positive_int,
@@ -315,55 +327,13 @@ register(
         supports_foreach=False,
         requires_closure=True,
         supports_param_groups=False,
+        kit=KitData(
+            lr=0.5,
+            quadratic=ConvergenceBudget(1.0, 10),  # 2
+            rosenbrock=ConvergenceBudget(1.0, 10),  # 3
+        ),
     )
 )
-register(
-    OptimizerSpec(
-        "imo",
-        IMO,
-        {
-            "lr": _member_lr,
-            "momentum": check_unit_interval,
-            "alpha": check_positive,
-            "beta": check_positive,
-            "mass_min": check_positive,
-            "mass_max": check_positive,
-            "eps": check_non_negative,
-            "step_form": _step_form,
-            "foreach": check_optional_bool,
-            "compiled": check_optional_bool,
-            "fused": check_optional_bool,
-        },
-        "Inertial Mass Optimizer (optlab)",
-        foreach_bitwise=True,
-        optlab_rule=True,
-    )
-)
-register(
-    OptimizerSpec(
-        "mamgd",
-        MAMGD,
-        {
-            "lr": _member_lr,
-            "betas": _betas,
-            "k": check_non_negative,
-            "eps": check_non_negative,
-            "as_published": check_bool,
-            "foreach": check_optional_bool,
-            "compiled": check_optional_bool,
-            "fused": check_optional_bool,
-        },
-        "MAMGD, exponential decay + secant curvature (optlab)",
-        foreach_bitwise=True,
-        optlab_rule=True,
-    )
-)
-register(
-    OptimizerSpec(
-        "scaled-adam",
-        ScaledAdam,
-        {**_adam_like, "scale": check_positive},
-        "Adam with a scaled second moment = Adam(lr/sqrt(s), eps/sqrt(s)) (optlab)",
-        optlab_rule=True,
-    )
-)
+register(imo.RECORD)
+register(mamgd.RECORD)
+register(scaled_adam.RECORD)

@@ -2,9 +2,6 @@
 
 from optlab.testing.contract import (
     CHECKS,
-    ContractFailure,
-    ContractSubject,
-    ConvergenceBudget,
     check_optimizer,
     run_check,
     subject_from_registry,
@@ -12,6 +9,7 @@ from optlab.testing.contract import (
 )
 from optlab.testing.objectives import ILL_CONDITIONED_QUADRATIC, ROSENBROCK_2D, Objective
 from optlab.testing.references import REFERENCE_RULES, ReferenceRule
+from optlab.testing.subject import ContractFailure, ContractSubject, ConvergenceBudget
 
 __all__ = [
     "CHECKS",
