@@ -22,6 +22,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from optlab.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
     check_betas,
     check_bool,
@@ -140,7 +141,7 @@ class IMO(keras.optimizers.Optimizer):
         low = check_positive("IMO", "mass_min", mass_min)
         high = check_positive("IMO", "mass_max", mass_max)
         if low > high:
-            raise ValueError(
+            raise InvalidValueError(
                 f"IMO: mass_min must be <= mass_max, got mass_min={low!r} and mass_max={high!r}"
             )
         check_non_negative("IMO", "epsilon", epsilon)

@@ -63,6 +63,7 @@ from torch.optim.optimizer import ParamsT
 from torch.utils.hooks import RemovableHandle
 
 from optlab.optim import fused_cpu
+from optlab.optim.errors import InvalidValueError, UnsupportedError
 from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span, in_flat_layout
 from optlab.optim.hyperparameters import check_optional_bool
 
@@ -89,7 +90,7 @@ def compile_seconds() -> dict[str, float]:
     return {rule.__name__: seconds for rule, seconds in _compile_seconds.items()}
 
 
-class SparseGradientError(RuntimeError):
+class SparseGradientError(UnsupportedError):
     """An optlab rule got a sparse gradient; every optlab rule needs dense gradients."""
 
 
@@ -151,10 +152,12 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         check_optional_bool(name, "compiled", group["compiled"])
         check_optional_bool(name, "fused", group["fused"])
         if group["fused"] and self.fused_rule is None:
-            raise ValueError(f"{name}: fused=True is not available (no fused kernel for this rule)")
+            raise InvalidValueError(
+                f"{name}: fused=True is not available (no fused kernel for this rule)"
+            )
         chosen = [flag for flag in ("foreach", "compiled", "fused") if group[flag]]
         if len(chosen) > 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{name}: {' and '.join(flag + '=True' for flag in chosen)} exclude each other; "
                 "choose one path (or leave them as None)"
             )
@@ -298,7 +301,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                     "nn.Embedding(..., sparse=False)"
                 )
             if torch.is_complex(param):
-                raise RuntimeError(
+                raise UnsupportedError(
                     f"{type(self).__name__} does not support complex parameters (parameter "
                     f"{position} of group {index}); optimise torch.view_as_real(param) instead"
                 )
@@ -425,7 +428,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         device = next((param.device for param in params if param.device.type != "cpu"), None)
         if device is not None:
             if asked:
-                raise RuntimeError(
+                raise UnsupportedError(
                     f"{name}: fused=True runs on CPU tensors only, got a parameter on "
                     f"{device}; on GPU leave fused unset (the flat layout, "
                     "optlab.optim.flatten_parameters, or compiled=True compile the step there)"
@@ -752,7 +755,7 @@ def _per_member(value: Any, param: torch.Tensor) -> Any:
     if not isinstance(value, torch.Tensor) or value.dim() == 0:
         return value
     if param.dim() == 0 or param.shape[0] != value.numel():
-        raise ValueError(
+        raise InvalidValueError(
             f"{value.numel()} per-member learning rates need parameters stacked along a "
             f"leading axis of that size; got a parameter of shape {tuple(param.shape)}"
         )

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from optlab.errors import OptlabError
+from optlab.optim.errors import OptlabError
 
 __all__ = ["FlatBuffer", "FlatLayout", "FlatLayoutError", "flat_span", "flatten_parameters"]
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from optlab.optim.errors import InvalidTypeError, InvalidValueError
+
 
 def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})" if not isinstance(value, float) else repr(value)
@@ -20,12 +22,12 @@ def _describe(value: Any) -> str:
 
 def _as_real(owner: str, field: str, value: Any, *, allow_tensor: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
-        raise TypeError(f"{owner}: {field} must be a real number, got {_describe(value)}")
+        raise InvalidTypeError(f"{owner}: {field} must be a real number, got {_describe(value)}")
     if isinstance(value, torch.Tensor):
         if not allow_tensor:
-            raise TypeError(f"{owner}: {field} must be a Python number, got a Tensor")
+            raise InvalidTypeError(f"{owner}: {field} must be a Python number, got a Tensor")
         if value.numel() != 1 or value.is_complex() or not value.is_floating_point():
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{owner}: {field} as a Tensor must hold one real floating-point value, "
                 f"got shape {tuple(value.shape)} and dtype {value.dtype}"
             )
@@ -61,7 +63,7 @@ def check_real(
     if ok and high is not None:
         ok = number <= high if high_inclusive else number < high
     if not ok:
-        raise ValueError(f"{owner}: {field} must be {allowed}, got {value!r}")
+        raise InvalidValueError(f"{owner}: {field} must be {allowed}, got {value!r}")
     return number
 
 
@@ -76,12 +78,14 @@ def check_member_learning_rates(owner: str, value: Any) -> float | torch.Tensor:
     parameters (optlab's elementwise rules only)."""
     if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() > 1:
         if not value.is_floating_point():
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{owner}: lr as per-member learning rates must be a floating tensor, "
                 f"got dtype {value.dtype}"
             )
         if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
-            raise ValueError(f"{owner}: lr must hold finite numbers >= 0, got {value.tolist()!r}")
+            raise InvalidValueError(
+                f"{owner}: lr must hold finite numbers >= 0, got {value.tolist()!r}"
+            )
         return value
     return check_learning_rate(owner, value)
 
@@ -94,7 +98,7 @@ def check_unit_interval(owner: str, field: str, value: Any) -> float:
 def check_betas(owner: str, value: Any, field: str = "betas") -> tuple[float, float]:
     """A pair (beta1, beta2), each in [0, 1)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
-        raise TypeError(
+        raise InvalidTypeError(
             f"{owner}: {field} must be a pair (beta1, beta2) of numbers in [0, 1), "
             f"got {_describe(value)}"
         )
@@ -116,7 +120,7 @@ def check_positive(owner: str, field: str, value: Any) -> float:
 def check_bool(owner: str, field: str, value: Any) -> bool:
     """A plain bool (not a number that happens to be 0 or 1)."""
     if not isinstance(value, bool):
-        raise TypeError(f"{owner}: {field} must be True or False, got {_describe(value)}")
+        raise InvalidTypeError(f"{owner}: {field} must be True or False, got {_describe(value)}")
     return value
 
 
@@ -129,16 +133,16 @@ def check_choice(owner: str, field: str, value: Any, choices: Sequence[str]) -> 
     """One of a fixed set of strings."""
     if value not in choices or not isinstance(value, str):
         allowed = ", ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{owner}: {field} must be one of {allowed}, got {value!r}")
+        raise InvalidValueError(f"{owner}: {field} must be one of {allowed}, got {value!r}")
     return value
 
 
 def check_positive_int(owner: str, field: str, value: Any) -> int:
     """An int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner}: {field} must be an integer >= 1, got {_describe(value)}")
+        raise InvalidTypeError(f"{owner}: {field} must be an integer >= 1, got {_describe(value)}")
     if value < 1:
-        raise ValueError(f"{owner}: {field} must be an integer >= 1, got {value!r}")
+        raise InvalidValueError(f"{owner}: {field} must be an integer >= 1, got {value!r}")
     return value
 
 

@@ -50,6 +50,7 @@ import torch
 from torch.optim.optimizer import ParamsT
 
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
+from optlab.optim.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
     check_non_negative,
     check_optional_bool,
@@ -265,7 +266,7 @@ def _mass_order(owner: str, hyperparameters: Mapping[str, Any]) -> None:
     """0 < mass_min <= mass_max."""
     low, high = hyperparameters.get("mass_min", 0.1), hyperparameters.get("mass_max", 10.0)
     if low > high:
-        raise ValueError(
+        raise InvalidValueError(
             f"{owner}: mass_min must be <= mass_max, got mass_min={low!r} and mass_max={high!r}"
         )
 

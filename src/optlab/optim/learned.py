@@ -66,7 +66,7 @@ import torch
 from torch import nn
 from torch.optim.optimizer import ParamsT
 
-from optlab.errors import OptlabError
+from optlab.optim.errors import InvalidTypeError, InvalidValueError, OptlabError, UnsupportedError
 from optlab.optim.hyperparameters import check_learning_rate
 
 FORMAT = "optlab-learned-policy"
@@ -101,20 +101,26 @@ class PolicyConfig:
         for name in ("history_len", "hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"PolicyConfig: {name} must be an integer >= 1, got {value!r}")
+                raise InvalidValueError(
+                    f"PolicyConfig: {name} must be an integer >= 1, got {value!r}"
+                )
         for name in ("lr", "action_clip"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"PolicyConfig: {name} must be a number, got {value!r}")
+                raise InvalidTypeError(f"PolicyConfig: {name} must be a number, got {value!r}")
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"PolicyConfig: {name} must be a finite number > 0, got {value!r}")
+                raise InvalidValueError(
+                    f"PolicyConfig: {name} must be a finite number > 0, got {value!r}"
+                )
         value = self.log_std_init
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
             or not math.isfinite(value)
         ):
-            raise ValueError(f"PolicyConfig: log_std_init must be a finite number, got {value!r}")
+            raise InvalidValueError(
+                f"PolicyConfig: log_std_init must be a finite number, got {value!r}"
+            )
 
     @property
     def features(self) -> int:
@@ -212,7 +218,7 @@ class CoordinatewiseNet(nn.Module):
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """``(..., N, F)`` -> ``(..., N, hidden)``."""
         if obs.shape[-1] != self.config.features:
-            raise ValueError(
+            raise InvalidValueError(
                 f"CoordinatewiseNet: observation must have {self.config.features} features "
                 f"per coordinate (3 * history_len + 1), got shape {tuple(obs.shape)}"
             )
@@ -362,7 +368,7 @@ class Learned(torch.optim.Optimizer):
         if isinstance(policy, (str, Path)):
             policy = load_policy(policy)
         elif not isinstance(policy, LearnedPolicy):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"Learned: policy must be a policy file path or a LearnedPolicy, got "
                 f"{type(policy).__name__}"
             )
@@ -386,7 +392,7 @@ class Learned(torch.optim.Optimizer):
             history = state.get("grad_history")
             if isinstance(history, torch.Tensor) and history.shape[0] != length:
                 self.state.clear()
-                raise ValueError(
+                raise InvalidValueError(
                     f"Learned.load_state_dict: the state holds histories of "
                     f"{history.shape[0]} steps, this policy reads history_len={length}"
                 )
@@ -413,7 +419,7 @@ class Learned(torch.optim.Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One update; ``closure`` (required) re-evaluates the model and returns the loss."""
         if closure is None:
-            raise RuntimeError(
+            raise UnsupportedError(
                 "Learned.step needs a closure that computes the loss and its gradients "
                 "(the policy observes the objective), as torch.optim.LBFGS does"
             )
@@ -423,7 +429,7 @@ class Learned(torch.optim.Optimizer):
             objective = float(torch.as_tensor(loss).detach())
         except (TypeError, ValueError, RuntimeError):
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise TypeError(
+            raise InvalidTypeError(
                 "Learned.step: the closure must return the loss as a number or a one-element "
                 f"tensor, got {shape}"
             ) from None
@@ -433,7 +439,7 @@ class Learned(torch.optim.Optimizer):
                 if param.grad is None:
                     continue
                 if param.grad.is_sparse:
-                    raise RuntimeError("Learned does not support sparse gradients")
+                    raise UnsupportedError("Learned does not support sparse gradients")
                 state = self._histories(param, objective)
                 grads, objectives = state["grad_history"], state["objective_history"]
                 grads.copy_(torch.roll(grads, -1, dims=0))

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from optlab.optim import imo, mamgd, scaled_adam, twins
+from optlab.optim.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
     betas_field,
     check_bool,
@@ -48,7 +49,7 @@ from optlab.optim.spec import (
 )
 
 
-class UnknownOptimizerError(ValueError):
+class UnknownOptimizerError(InvalidValueError):
     """``create``/``spec`` got a name that is not registered; the message lists the names."""
 
 
@@ -56,7 +57,9 @@ def _nesterov_momentum(owner: str, field_name: str, value: Any) -> float:
     """A momentum in (0, 1): Nesterov needs a positive momentum."""
     number = check_unit_interval(owner, field_name, value)
     if number == 0.0:
-        raise ValueError(f"{owner}: {field_name} must be in (0, 1) for Nesterov, got {value!r}")
+        raise InvalidValueError(
+            f"{owner}: {field_name} must be in (0, 1) for Nesterov, got {value!r}"
+        )
     return number
 
 
@@ -80,7 +83,7 @@ _REGISTRY: dict[str, OptimizerSpec] = {}
 def register(spec: OptimizerSpec, *, replace: bool = False) -> OptimizerSpec:
     """Add an entry (third-party optimizers too); ``replace=True`` to overwrite a name."""
     if spec.name in _REGISTRY and not replace:
-        raise ValueError(f"optimizer name {spec.name!r} is already registered")
+        raise InvalidValueError(f"optimizer name {spec.name!r} is already registered")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -96,7 +99,9 @@ LEARNED_PREFIX = "learned:"
 
 def _sha256(owner: str, field_name: str, value: Any) -> str:
     if not isinstance(value, str) or len(value) != 64 or set(value) - set("0123456789abcdef"):
-        raise ValueError(f"{owner}: {field_name} must be 64 lowercase hex digits, got {value!r}")
+        raise InvalidValueError(
+            f"{owner}: {field_name} must be 64 lowercase hex digits, got {value!r}"
+        )
     return value
 
 

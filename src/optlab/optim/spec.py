@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 import torch
 
+from optlab.optim.errors import InvalidTypeError, InvalidValueError
+
 Validator = Callable[[str, str, Any], Any]
 """``validator(owner, field, value)`` raises TypeError/ValueError naming the field."""
 
@@ -144,7 +146,9 @@ class OptimizerSpec:
             validator = self.hyperparameters.get(key)
             if validator is None:
                 allowed = ", ".join(sorted(self.hyperparameters))
-                raise TypeError(f"{self.name}: unknown hyperparameter {key!r}; allowed: {allowed}")
+                raise InvalidTypeError(
+                    f"{self.name}: unknown hyperparameter {key!r}; allowed: {allowed}"
+                )
             validator(self.name, key, value)
         if self.cross_checks:
             merged = {**_factory_defaults(self.factory), **self.defaults, **hyperparameters}
@@ -170,7 +174,7 @@ class OptimizerSpec:
         Raises ValueError naming the entry when it has none."""
         form = self.population
         if form is None:
-            raise ValueError(f"{self.name} takes no per-member learning rates")
+            raise InvalidValueError(f"{self.name} takes no per-member learning rates")
         fixed = {k: v for k, v in hyperparameters.items() if k != "lr"}
         self.validate(fixed)
         if form.kind == "twin" and form.twin is not None:

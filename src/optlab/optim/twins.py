@@ -36,6 +36,7 @@ import torch
 from torch.optim.optimizer import ParamsT
 
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
+from optlab.optim.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
     check_betas,
     check_bool,
@@ -120,7 +121,7 @@ class SGD(ElementwiseOptimizer):
         check_non_negative("SGD", "weight_decay", hyperparameters["weight_decay"])
         nesterov = check_bool("SGD", "nesterov", hyperparameters["nesterov"])
         if nesterov and (hyperparameters["momentum"] <= 0 or hyperparameters["dampening"]):
-            raise ValueError("SGD: nesterov needs momentum > 0 and dampening 0")
+            raise InvalidValueError("SGD: nesterov needs momentum > 0 and dampening 0")
 
     def _init_state(self, group, param, grad, state) -> None:
         state["momentum_buffer"] = (

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from optlab.errors import InvalidTypeError
 from optlab.problems import datasets
 from optlab.problems.analytic import Point, point_loss
 from optlab.problems.base import Batch, BuildContext, DataSplits, ProblemInstance, ProblemSpec
@@ -91,7 +92,7 @@ class LogisticLoss:
 
     def __call__(self, model: torch.nn.Module, batch: Batch | None) -> torch.Tensor:
         if batch is None:
-            raise TypeError("LogisticLoss needs a batch (inputs, labels)")
+            raise InvalidTypeError("LogisticLoss needs a batch (inputs, labels)")
         inputs, labels = batch
         logits = model(inputs).squeeze(-1)
         penalty = 0.5 * self.l2 * model.weight.square().sum()
@@ -113,7 +114,7 @@ class GemanMcClureLoss:
 
     def __call__(self, model: torch.nn.Module, batch: Batch | None) -> torch.Tensor:
         if batch is None:
-            raise TypeError("GemanMcClureLoss needs a batch (inputs, targets)")
+            raise InvalidTypeError("GemanMcClureLoss needs a batch (inputs, targets)")
         inputs, targets = batch
         residual = model(inputs).squeeze(-1) - targets
         squared = residual.square()

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from optlab.errors import InvalidTypeError
 from optlab.problems import datasets
 from optlab.problems.base import Batch, BuildContext, DataSplits, ProblemInstance, ProblemSpec
 from optlab.problems.seeding import check_context, init_module
@@ -85,7 +86,7 @@ def small_cnn(
 def cross_entropy_loss(model: nn.Module, batch: Batch | None) -> torch.Tensor:
     """``mean cross_entropy(model(x), y)`` over the batch."""
     if batch is None:
-        raise TypeError("cross_entropy_loss needs a batch (inputs, labels)")
+        raise InvalidTypeError("cross_entropy_loss needs a batch (inputs, labels)")
     inputs, labels = batch
     return functional.cross_entropy(model(inputs), labels)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optlab.errors import InvalidValueError
 from optlab.report.formatting import short
 from optlab.report.frames import Run
 from optlab.report.tables import Table, median_to_target
@@ -79,7 +80,7 @@ def performance_profile(
     An optimizer missing on a problem counts as not having reached its target there.
     """
     if max_tau < 1:
-        raise ValueError(f"max_tau must be >= 1, got {max_tau!r}")
+        raise InvalidValueError(f"max_tau must be >= 1, got {max_tau!r}")
     problems = tuple(times)
     names = (
         tuple(optimizers)

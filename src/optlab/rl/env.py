@@ -42,6 +42,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from optlab.errors import InvalidValueError
 from optlab.optim.learned import PolicyConfig, coordinate_features
 from optlab.rl.instances import (
     SPLITS,
@@ -244,16 +245,16 @@ class OptimizationEnv(gym.Env):
         try:
             vector = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidValueError(
                 f"action must be an array of {self.size} numbers, got {type(action).__name__}"
             ) from None
         if vector.shape != self.action_space.shape:
-            raise ValueError(
+            raise InvalidValueError(
                 f"action must have shape {self.action_space.shape}, got {vector.shape}"
             )
         bad = np.flatnonzero(~np.isfinite(vector))
         if bad.size:
-            raise ValueError(
+            raise InvalidValueError(
                 f"action must be finite; got {vector[bad[0]]} at index {int(bad[0])} "
                 f"({bad.size} non-finite entries)"
             )

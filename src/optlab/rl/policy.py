@@ -25,6 +25,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from optlab.errors import InvalidValueError
 from optlab.optim.learned import CoordinatewiseNet, PolicyConfig
 
 
@@ -81,7 +82,7 @@ class CoordinatewisePolicy(ActorCriticPolicy):
         self.policy_config = policy_config or PolicyConfig()
         expected = self.policy_config.features
         if len(observation_space.shape) != 2 or observation_space.shape[1] != expected:
-            raise ValueError(
+            raise InvalidValueError(
                 f"CoordinatewisePolicy: observations must be (n, {expected}) for history_len "
                 f"{self.policy_config.history_len}, got {observation_space.shape}"
             )
