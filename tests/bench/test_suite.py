@@ -77,7 +77,7 @@ adam = 0.01
         ('problems = ["beale"]\nhyperparameters = {adam = 3}', "[hyperparameters.adam] must be"),
         (
             'problems = ["beale"]\n[hyperparameters.adam]\nfused = true\nforeach = true',
-            "hyperparameters.adam: `fused` and `foreach` cannot be",
+            "hyperparameters.adam: adam: foreach=True and fused=True exclude each other",
         ),
         ('problems = ["beale"]\nseeds = 0', "seeds must be a count >= 1"),
         ('problems = ["beale"]\ncolour = 1', "unknown suite key 'colour'"),

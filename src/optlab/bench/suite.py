@@ -139,9 +139,8 @@ class Suite:
             if "lr" in values:
                 raise SuiteError(f"hyperparameters.{name}: lr is tuned (or set in [lrs])")
             try:
-                optim.spec(name).validate(values)
-                _try_build(name, values)
-            except (TypeError, ValueError, RuntimeError) as error:
+                optim.spec(name).validate(values)  # fields, then the record's cross-checks
+            except (TypeError, ValueError) as error:
                 raise SuiteError(f"hyperparameters.{name}: {error}") from error
         for name, lr in self.lrs.items():
             _names("lrs", [name], _optimizer_names([name]))
@@ -188,14 +187,6 @@ class Suite:
             seeds=seeds or self.seeds,
             tuning=tuning,
         )
-
-
-def _try_build(optimizer: str, hyperparameters: Mapping[str, Any]) -> None:
-    """Build the optimizer once on a dummy parameter: catches combinations that each pass
-    validation alone but not together (e.g. fused=True with foreach=True)."""
-    import torch
-
-    optim.create(optimizer, [torch.zeros(1, requires_grad=True)], **dict(hyperparameters))
 
 
 LEARNED_PREFIX = "learned:"

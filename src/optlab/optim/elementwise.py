@@ -65,7 +65,7 @@ from torch.utils.hooks import RemovableHandle
 from optlab.optim import fused_cpu
 from optlab.optim.errors import InvalidValueError, UnsupportedError
 from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span, in_flat_layout
-from optlab.optim.hyperparameters import check_optional_bool
+from optlab.optim.hyperparameters import check_optional_bool, one_path
 
 #: A CPU parameter group of a rule without a fused kernel is stepped by compiled code from
 #: this many elements on, when no path is asked for.
@@ -155,12 +155,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             raise InvalidValueError(
                 f"{name}: fused=True is not available (no fused kernel for this rule)"
             )
-        chosen = [flag for flag in ("foreach", "compiled", "fused") if group[flag]]
-        if len(chosen) > 1:
-            raise InvalidValueError(
-                f"{name}: {' and '.join(flag + '=True' for flag in chosen)} exclude each other; "
-                "choose one path (or leave them as None)"
-            )
+        one_path(name, group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group (as torch does); its hyperparameters are validated like the

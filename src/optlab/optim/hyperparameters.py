@@ -8,7 +8,7 @@ what is allowed, e.g. ``IMO: lr must be a finite number >= 0, got -0.1``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -162,6 +162,18 @@ def member_learning_rates_field(owner: str, field: str, value: Any) -> float | t
 def betas_field(owner: str, field: str, value: Any) -> tuple[float, float]:
     """A pair (beta1, beta2) as :func:`check_betas`."""
     return check_betas(owner, value, field)
+
+
+def one_path(owner: str, hyperparameters: Mapping[str, Any]) -> None:
+    """Cross-field check: at most one of the path flags ``foreach``, ``compiled`` and
+    ``fused`` is True (each picks the implementation; leaving them None lets optlab or
+    torch choose)."""
+    chosen = [flag for flag in ("foreach", "compiled", "fused") if hyperparameters.get(flag)]
+    if len(chosen) > 1:
+        raise InvalidValueError(
+            f"{owner}: {' and '.join(flag + '=True' for flag in chosen)} exclude each other; "
+            "choose one path (or leave them as None)"
+        )
 
 
 def choice_field(choices: Sequence[str]) -> Callable[[str, str, Any], str]:

@@ -58,6 +58,7 @@ from optlab.optim.hyperparameters import (
     check_unit_interval,
     choice_field,
     member_learning_rates_field,
+    one_path,
 )
 from optlab.optim.spec import NATIVE, ConvergenceBudget, KitData, OptimizerSpec
 
@@ -288,7 +289,7 @@ RECORD = OptimizerSpec(
         "fused": check_optional_bool,
     },
     "Inertial Mass Optimizer (optlab)",
-    cross_checks=(_mass_order,),
+    cross_checks=(_mass_order, one_path),
     foreach_bitwise=True,
     optlab_rule=True,
     population=NATIVE,

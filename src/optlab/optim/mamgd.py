@@ -59,6 +59,7 @@ from optlab.optim.hyperparameters import (
     check_non_negative,
     check_optional_bool,
     member_learning_rates_field,
+    one_path,
 )
 from optlab.optim.spec import NATIVE, ConvergenceBudget, KitData, OptimizerSpec
 
@@ -230,6 +231,7 @@ RECORD = OptimizerSpec(
         "fused": check_optional_bool,
     },
     "MAMGD, exponential decay + secant curvature (optlab)",
+    cross_checks=(one_path,),
     foreach_bitwise=True,
     optlab_rule=True,
     population=NATIVE,

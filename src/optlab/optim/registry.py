@@ -38,6 +38,7 @@ from optlab.optim.hyperparameters import (
     check_unit_interval,
     choice_field,
     learning_rate_field,
+    one_path,
 )
 from optlab.optim.lbfgs import LBFGS
 from optlab.optim.spec import (
@@ -288,6 +289,7 @@ register(
         torch.optim.Adam,
         _adam_like,
         "Adam (torch.optim.Adam)",
+        cross_checks=(one_path,),
         population=_twin(twins.Adam),
         kit=KitData(
             quadratic=ConvergenceBudget(0.05, 250),  # 151
@@ -303,6 +305,7 @@ register(
         torch.optim.AdamW,
         _adam_like,
         "AdamW (torch.optim.AdamW)",
+        cross_checks=(one_path,),
         population=_twin(twins.AdamW),
         kit=KitData(
             quadratic=ConvergenceBudget(0.05, 250),  # 151

@@ -58,6 +58,7 @@ from optlab.optim.hyperparameters import (
     check_optional_bool,
     check_positive,
     learning_rate_field,
+    one_path,
 )
 from optlab.optim.spec import ConvergenceBudget, KitData, OptimizerSpec, PopulationForm
 
@@ -230,6 +231,7 @@ RECORD = OptimizerSpec(
         "fused": check_optional_bool,
     },
     "Adam with a scaled second moment = Adam(lr/sqrt(s), eps/sqrt(s)) (optlab)",
+    cross_checks=(one_path,),
     optlab_rule=True,
     population=PopulationForm("identity", rewrite=as_adam),
     kit=KitData(
