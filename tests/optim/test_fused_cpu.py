@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from optlab.optim import IMO, MAMGD, elementwise, fused_cpu
+from optlab.optim import IMO, MAMGD, elementwise, fused_cpu, fused_step
 from optlab.optim.flat import flatten_parameters
 
 FACTORIES: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -200,7 +200,7 @@ def test_unavailable_kernels_warn_once_under_fused_true_and_default_compiles(
 ) -> None:
     monkeypatch.setattr(fused_cpu, "_library", None)
     monkeypatch.setattr(fused_cpu, "_failure", "RuntimeError: no C++ compiler found")
-    monkeypatch.setattr(elementwise, "_fused_warned", set())
+    monkeypatch.setattr(fused_step, "_FUSED_WARNED", set())
     eager_params, fused_params = _params([(4, 3)]), _params([(4, 3)])
     with pytest.warns(RuntimeWarning, match="fused CPU kernels are unavailable.*no C"):
         _train(IMO(fused_params, lr=0.05, fused=True), fused_params, 3)

@@ -65,7 +65,9 @@ from torch.utils.hooks import RemovableHandle
 from optlab.optim import fused_cpu
 from optlab.optim.errors import InvalidValueError, UnsupportedError
 from optlab.optim.flat import FlatBuffer, bind_gradients, flat_span, in_flat_layout
+from optlab.optim.fused_step import FusedPlan, FusedSteps
 from optlab.optim.hyperparameters import check_optional_bool, one_path
+from optlab.optim.members import has_members, lr_as_float, per_member
 
 #: A CPU parameter group of a rule without a fused kernel is stepped by compiled code from
 #: this many elements on, when no path is asked for.
@@ -80,7 +82,6 @@ TelemetryHook = Callable[[torch.optim.Optimizer, dict[str, float]], None]
 _compiled_rules: dict[Callable[..., None], Callable[..., None]] = {}
 _compile_failures: dict[Callable[..., None], str] = {}
 _compile_seconds: dict[Callable[..., None], float] = {}
-_fused_warned: set[str] = set()
 logger = logging.getLogger("optlab.optim")
 
 
@@ -116,7 +117,7 @@ def _compiled(rule: Callable[..., None]) -> Callable[..., None]:
     return compiled
 
 
-class ElementwiseOptimizer(torch.optim.Optimizer):
+class ElementwiseOptimizer(FusedSteps, torch.optim.Optimizer):
     """Base class of optlab's elementwise optimizers (see the module docstring).
 
     Subclasses set :attr:`state_names` (the parameter-shaped state tensors, in the order
@@ -142,7 +143,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         self._validate_group(defaults)
         self._telemetry_hooks: OrderedDict[int, TelemetryHook] = OrderedDict()
         self._flat_cache: dict[int, _FlatGroup] = {}
-        self._fused_plans: dict[int, _FusedPlan] = {}
+        self._fused_plans: dict[int, FusedPlan] = {}
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
@@ -321,7 +322,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
     ) -> list[torch.Tensor | None] | None:
         """The 1-D spans ``[param, grad, *state]`` of a group stepped as one tensor, or
         ``None`` when the group takes the per-tensor path (see :mod:`optlab.optim.flat`)."""
-        if _has_members(group) or len(params) != len(group["params"]) or min(steps) != max(steps):
+        if has_members(group) or len(params) != len(group["params"]) or min(steps) != max(steps):
             return None
         cache = self._flat_cache.get(index)
         if cache is None and not in_flat_layout(params[0]):
@@ -391,7 +392,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
         if self._takes_fused(group, params):  # per-member learning rates included
             return "fused"
         compiled, foreach = group["compiled"], group["foreach"]
-        if group["fused"] or _has_members(group):
+        if group["fused"] or has_members(group):
             # fused=True without kernels; per-member learning rates: the loop broadcasts them
             return "loop"
         if compiled is None and foreach is None:
@@ -405,137 +406,20 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
             foreach = all(param.device.type == "cuda" for param in params)
         return "foreach" if foreach else "loop"
 
-    def _takes_fused(self, group: dict[str, Any], params: list[torch.Tensor]) -> bool:
-        """Whether the group takes the fused kernel: asked for (``fused=True``), or by
-        default (every path flag ``None``) where a parameter has a kernel dtype; and the rule
-        has a kernel, the group is on CPU and the kernels are built. With ``fused=True`` a
-        parameter elsewhere than on CPU raises, and kernels that cannot be built warn once
-        (the step then takes the eager loop)."""
-        if self.fused_rule is None:
-            return False
-        asked = bool(group["fused"])
-        if not asked and (
-            any(group[flag] is not None for flag in ("fused", "compiled", "foreach"))
-            or not any(param.dtype in fused_cpu.DTYPES for param in params)
-        ):
-            return False
-        name = type(self).__name__
-        device = next((param.device for param in params if param.device.type != "cpu"), None)
-        if device is not None:
-            if asked:
-                raise UnsupportedError(
-                    f"{name}: fused=True runs on CPU tensors only, got a parameter on "
-                    f"{device}; on GPU leave fused unset (the flat layout, "
-                    "optlab.optim.flatten_parameters, or compiled=True compile the step there)"
-                )
-            return False
-        if fused_cpu.available():
-            return True
-        if asked and name not in _fused_warned:
-            _fused_warned.add(name)
-            warnings.warn(
-                f"{name}: fused=True but the fused CPU kernels are unavailable "
-                f"({fused_cpu.unavailable_reason()}); taking the eager per-tensor loop",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return False
-
-    def _run_fused(
+    def _run_rest(
         self,
-        index: int,
         group: dict[str, Any],
         params: list[torch.Tensor],
         grads: list[torch.Tensor],
         states: list[dict[str, Any]],
         steps: list[int],
+        *,
+        compiled: bool,
     ) -> None:
-        """The group through the fused kernel: one launch per dtype, prepared once and
-        reused while the parameters (same objects, addresses, sizes, dtypes and layouts)
-        and state tensors (same objects and addresses) stay as they were; the gradients are
-        checked and re-pointed every step. Tensors the kernel cannot take (another dtype,
-        non-contiguous, memory shared with another parameter or state) go through the loop,
-        compiled where the default would compile."""
-        state_tensors = [state[name] for state in states for name in self.state_names]
-        members = group["lr"].numel() if _has_members(group) else 1
-        plan = self._fused_plans.get(index)
-        if plan is None or plan.members != members or not plan.matches(params, state_tensors):
-            plan = self._plan_fused(params, states, state_tensors, members)
-            self._fused_plans[index] = plan
-        if members > 1:  # refuse before any parameter moves, as the loop does
-            for i in plan.rest:
-                _per_member(group["lr"], params[i])
-        rest = list(plan.rest)
-        for positions, launch in plan.launches:
-            bucket_grads = [grads[i] for i in positions]
-            step = steps[positions[0]]
-            if any(steps[i] != step for i in positions) or not all(
-                fused_cpu.fits(grads[i], params[i]) for i in positions
-            ):
-                rest.extend(positions)  # rare: the loop takes them this step
-                continue
-            launch.point(1, bucket_grads)
-            launch.run(self._fused_scalars(group, step))
-        if rest:
-            compiled = group["fused"] is None and group["compiled"] is not False
-            self._run_single_tensor(
-                group,
-                [params[i] for i in rest],
-                [grads[i] for i in rest],
-                [states[i] for i in rest],
-                [steps[i] for i in rest],
-                compiled and self._single_tensor_rule not in _compile_failures,
-            )
-
-    def _plan_fused(
-        self,
-        params: list[torch.Tensor],
-        states: list[dict[str, Any]],
-        state_tensors: list[torch.Tensor | None],
-        members: int,
-    ) -> _FusedPlan:
-        assert self.fused_rule is not None
-        buckets: dict[tuple[torch.dtype, tuple[bool, ...]], list[int]] = {}
-        rest: list[int] = []
-        width = 1 + len(self.state_names)
-        shared = {
-            index // width
-            for index in fused_cpu.overlapping(
-                [
-                    t
-                    for param, state in zip(params, states, strict=True)
-                    for t in (param, *(state[name] for name in self.state_names))
-                ]
-            )
-        }
-        for position, (param, state) in enumerate(zip(params, states, strict=True)):
-            tensors = [param, *(state[name] for name in self.state_names)]
-            if (
-                position not in shared
-                and fused_cpu.fits_members(param, members)
-                and param.dtype in fused_cpu.DTYPES
-                and all(fused_cpu.fits(t, param) for t in tensors)
-            ):
-                absent = tuple(tensor is None for tensor in tensors)
-                buckets.setdefault((param.dtype, absent), []).append(position)
-            else:
-                rest.append(position)
-        launches = []
-        for positions in buckets.values():
-            kinds: list[list[torch.Tensor] | None] = [[params[i] for i in positions], None]
-            for name in self.state_names:
-                entries = [states[i][name] for i in positions]
-                kinds.append(None if entries[0] is None else entries)
-            launch = fused_cpu.Launch(self.fused_rule, kinds, members=members)
-            launches.append((positions, launch))
-        return _FusedPlan(
-            params=list(params),
-            state_tensors=state_tensors,
-            signature=_signature(params, state_tensors),
-            members=members,
-            launches=launches,
-            rest=rest,
-        )
+        """Tensors the fused kernel cannot take: the loop, compiled where asked and the
+        rule compiles."""
+        compiled = compiled and self._single_tensor_rule not in _compile_failures
+        self._run_single_tensor(group, params, grads, states, steps, compiled)
 
     def _run_single_tensor(
         self,
@@ -556,7 +440,7 @@ class ElementwiseOptimizer(torch.optim.Optimizer):
                 scalars = scalars_by_step[step] = self._step_scalars(group, step)
             tensors = [param, grad, *(state[name] for name in self.state_names)]
             if any(isinstance(s, torch.Tensor) for s in scalars):
-                rule(*tensors, *(_per_member(s, param) for s in scalars), **constants)
+                rule(*tensors, *(per_member(s, param) for s in scalars), **constants)
                 continue
             if compiled and all(t is None or t.is_contiguous() for t in tensors):
                 key = (step, param.dtype, param.device)
@@ -664,37 +548,6 @@ class _FlatGroup:
     state_spans: list[torch.Tensor | None] = field(default_factory=list)
 
 
-@dataclass(eq=False)
-class _FusedPlan:
-    """The fused launches of one parameter group, valid while its parameters and state
-    tensors are the same objects at the same addresses."""
-
-    params: list[torch.Tensor]
-    state_tensors: list[torch.Tensor | None]
-    signature: list[Any]
-    launches: list[tuple[list[int], fused_cpu.Launch]]
-    rest: list[int]
-    members: int
-
-    def matches(self, params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]) -> bool:
-        return (
-            len(params) == len(self.params)
-            and len(state_tensors) == len(self.state_tensors)
-            and all(a is b for a, b in zip(params, self.params, strict=True))
-            and all(a is b for a, b in zip(state_tensors, self.state_tensors, strict=True))
-            and _signature(params, state_tensors) == self.signature
-        )
-
-
-def _signature(params: list[torch.Tensor], state_tensors: list[torch.Tensor | None]) -> list[Any]:
-    """What a prepared launch relies on: each parameter's address, shape, dtype and layout
-    (``param.data = ...`` may change any of them in the same object), each state tensor's
-    address (state tensors are the optimizer's: replaced, never reshaped)."""
-    return [
-        (param.data_ptr(), param.shape, param.dtype, param.is_contiguous()) for param in params
-    ] + [None if tensor is None else tensor.data_ptr() for tensor in state_tensors]
-
-
 def _gather_state(
     names: tuple[str, ...], params: list[torch.Tensor], states: list[dict[str, Any]]
 ) -> list[torch.Tensor | None] | None:
@@ -721,16 +574,6 @@ def _gather_state(
     return spans
 
 
-def lr_as_float(lr: float | torch.Tensor) -> float | torch.Tensor:
-    """The learning rate of a group as a Python float (a one-element Tensor is read once
-    per step), or, for per-member learning rates (a 1-D tensor), a float64 CPU copy."""
-    if not isinstance(lr, torch.Tensor):
-        return float(lr)
-    if lr.numel() > 1:
-        return lr.detach().to("cpu", torch.float64)
-    return float(lr.detach().cpu().item())
-
-
 def _scalar_input(value: Any, dtype: torch.dtype, device: torch.device) -> Any:
     """A per-step scalar as the compiled step takes it: a 0-dim tensor (so a new value does
     not recompile), except a Python bool (a branch, e.g. SGD's first step: specialised)."""
@@ -742,21 +585,3 @@ def _scalar_input(value: Any, dtype: torch.dtype, device: torch.device) -> Any:
 def _mean(value: float | torch.Tensor) -> float:
     """A scalar for telemetry: per-member values are averaged."""
     return float(value.double().mean()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _per_member(value: Any, param: torch.Tensor) -> Any:
-    """A per-member scalar (1-D tensor of N) shaped to broadcast over ``param``'s leading
-    population axis; anything else as it is."""
-    if not isinstance(value, torch.Tensor) or value.dim() == 0:
-        return value
-    if param.dim() == 0 or param.shape[0] != value.numel():
-        raise InvalidValueError(
-            f"{value.numel()} per-member learning rates need parameters stacked along a "
-            f"leading axis of that size; got a parameter of shape {tuple(param.shape)}"
-        )
-    return value.to(param.device, param.dtype).reshape(-1, *([1] * (param.dim() - 1)))
-
-
-def _has_members(group: dict[str, Any]) -> bool:
-    lr = group["lr"]
-    return isinstance(lr, torch.Tensor) and lr.numel() > 1
