@@ -20,6 +20,7 @@ import inspect
 import torch
 
 from optlab.problems.base import Batch
+from optlab.train.core import training_step
 from optlab.train.population.stacked import Population, PopulationError
 
 GRAPH_SAFE_WITHOUT_FLAG = (torch.optim.SGD,)
@@ -129,9 +130,8 @@ class GraphedStep:
         return self.static is None or static_shape_problem(batch, self.static) is None
 
     def _eager(self, batch: Batch | None) -> None:
-        self.optimizer.zero_grad(set_to_none=self.graph is None)
-        self.population.losses(batch).sum().backward()
-        self.optimizer.step()
+        losses = self.population.losses
+        training_step(self.optimizer, lambda: losses(batch), set_to_none=self.graph is None)
 
     def step(self, batch: Batch | None) -> None:
         """One training step on ``batch`` (eager warm-up, capture, or replay)."""
