@@ -224,7 +224,9 @@ def record_evaluation(
     """Record one evaluation of a run (its validation ``value`` and ``accuracy``) in
     ``result`` and say whether training stops: the run diverged, or (problems with data)
     the patience is exhausted; the first evaluation at the target is noted."""
-    _append(result, steps, evaluations, seconds, train_loss, value, accuracy)
+    point = (steps, evaluations, seconds, train_loss, value, accuracy)
+    for name, item in zip(CURVE_FIELDS, point, strict=True):
+        result.curve[name].append(item)
     if diverged(value, train_loss):
         result.status = "diverged"
         return True
@@ -250,24 +252,6 @@ def _as_float(loss: torch.Tensor | float | None) -> float:
 
 def _flat(parameters: list[torch.Tensor]) -> list[float]:
     return torch.cat([p.detach().reshape(-1) for p in parameters]).double().tolist()
-
-
-def _append(
-    result: TrainResult,
-    steps: int,
-    evaluations: int,
-    seconds: float,
-    train_loss: float,
-    value: float,
-    accuracy: float | None,
-) -> None:
-    curve = result.curve
-    curve["step"].append(steps)
-    curve["evaluations"].append(evaluations)
-    curve["seconds"].append(seconds)
-    curve["train_loss"].append(train_loss)
-    curve["val_loss"].append(value)
-    curve["val_accuracy"].append(accuracy)
 
 
 def summarise(instance: ProblemInstance, result: TrainResult) -> None:
