@@ -6,7 +6,9 @@ population (:class:`optlab.train.population.Population`): every member starts fr
 parameters (the tuning init seed), sees the same mini-batches (the tuning data-order seed,
 exactly the order a lone trial draws) and differs only in its learning rate, a 1-D ``lr``
 tensor along the population axis. :func:`train_lr_sweep` replays :func:`optlab.train.loop.train`
-for every member: the same budget in gradient evaluations, the same validation checkpoints
+for every member, with the training core's batch stream, schedule and step
+(:mod:`optlab.train.core`) and the loop's own :func:`optlab.train.loop.record_evaluation`:
+the same budget in gradient evaluations, the same validation checkpoints
 (every ``eval_every`` evaluations and at the end), the same early stopping (patience) and
 divergence rule, a member that stops leaving the population (sliced out of the parameters and
 the optimizer state) and its test split read once, with its final parameters. Each member's
