@@ -286,91 +286,22 @@ def multi_init(
     """Train N initialisations at once and keep the best fraction each round (the seeds'
     multi-initialisation framework), then train the survivor; stored under OUT/halving.
     A killed run resumes from its last completed round (OUT/halving/<key>.partial)."""
-    from optlab import problems as problem_registry
-    from optlab.bench.ray_backend import check_backend
-    from optlab.bench.store import ResultsStore, config_key
-    from optlab.train.population import HalvingConfig, remove_checkpoints, successive_halving
-    from optlab.train.population import seed_study as run_seed_study
+    from optlab.bench import multi_init as library
+    from optlab.bench.store import ResultsStore
 
-    if not 0 <= seed <= 2**63 - 1 - max(num_models, 0):
-        raise OptlabError(f"--seed must be in [0, 2**63 - 1 - N], got {seed}")
-    if not (epochs >= 0 and math.isfinite(epochs)):
-        raise OptlabError(f"--epochs must be >= 0, got {epochs}")
-    check_backend(backend, address)
-    if seed_study and (repeats < 1 or (study_steps is not None and study_steps < 1)):
-        raise OptlabError(
-            f"--repeats and --study-steps must be >= 1, got {repeats} and {study_steps}"
-        )
-    problem_registry.spec(problem)
-    from optlab import optim
-
-    if not optim.spec(optimizer).elementwise or optim.spec(optimizer).requires_closure:
-        elementwise = ", ".join(n for n in optim.names() if optim.spec(n).elementwise)
-        raise OptlabError(
-            f"--optimizer {optimizer} cannot be vectorised over a population (it is not "
-            f"elementwise); elementwise optimizers: {elementwise}"
-        )
-    context = problem_registry.BuildContext(data_dir=data_dir, download=download)
-    template = problem_registry.build(problem, context)  # fails early on missing data
-    rows = len(template.data.train[0]) if template.data else 1
-    per_epoch = math.ceil(rows / template.batch_size) if template.batch_size else 1
-    config = HalvingConfig(
-        members=num_models,
-        reduce_factor=reduce_factor,
-        steps_per_round=steps_per_round,
-        final_steps=round(epochs * per_epoch),
-        data_seed=seed,
-        data_order=data_order,
-    )
-    hyperparameters = {} if lr is None else {"lr": lr}
-    optim.spec(optimizer).validate(hyperparameters)  # e.g. --lr nan, named, before any work
-    seeds = list(range(seed, seed + num_models))
-    record_config = {
-        "problem": problem,
-        "optimizer": optimizer,
-        "hyperparameters": hyperparameters,
-        "members": num_models,
-        "reduce_factor": reduce_factor,
-        "steps_per_round": steps_per_round,
-        "final_steps": config.final_steps,
-        "init_seeds": seeds,
-        "data_seed": seed,
-        "instance_seed": context.instance_seed,
-        "data": problem_registry.data_fingerprint(problem, data_dir),
-    }
-    if data_order != "shared":  # (absent when shared: older records keep their keys)
-        record_config["data_order"] = data_order
-    if backend == "ray":  # ASHA's survivors are not the exact rule's: a record of its own
-        record_config["backend"] = "ray"
-
-    def build(init_seed: int) -> Any:
-        """The problem instance of an init seed (the halving's and the seed study's)."""
-        return problem_registry.build(
-            problem,
-            problem_registry.BuildContext(
-                init_seed=init_seed, data_dir=data_dir, download=download
-            ),
-        )
-
+    request = library.MultiInitRequest(
+        problem=problem, optimizer=optimizer, num_models=num_models,
+        reduce_factor=reduce_factor, steps_per_round=steps_per_round, epochs=epochs, lr=lr,
+        seed=seed, data_order=data_order, data_dir=data_dir, download=download,
+        backend=backend, address=address, seed_study=seed_study, repeats=repeats,
+        study_steps=study_steps,
+    )  # fmt: skip
+    run = library.prepare(request)
     store = ResultsStore(out)
-    stored = store.get("halving", config_key(record_config))
-    partial = store.root / "halving" / f"{config_key(record_config)}.partial"
+    stored = library.reuse_halving(run, store)
     if stored is None and backend == "ray":
-        from optlab.bench.ray_backend import successive_halving_on_ray
-        from optlab.bench.runner import DataOptions
-
         with console.status(f"successive halving of {num_models} Ray trials (ASHA)"):
-            result = successive_halving_on_ray(
-                problem,
-                optimizer,
-                hyperparameters,
-                config,
-                seeds,
-                instance_seed=context.instance_seed,
-                data=DataOptions(str(data_dir) if data_dir else None, download),
-                address=address,
-            )
-        stored = store.put("halving", record_config, result)
+            stored = library.run_halving(run, store)
     elif stored is None:
         with _progress() as progress:
             task = progress.add_task(f"round 1: {num_models} models", total=None)
@@ -382,34 +313,14 @@ def multi_init(
                     advance=1,
                 )
 
-            result, _ = successive_halving(
-                build, seeds, optimizer, hyperparameters, config, on_round=show,
-                checkpoint_dir=partial, checkpoint_key=config_key(record_config),
-            )  # fmt: skip
-        stored = store.put(
-            "halving",
-            record_config,
-            {
-                "rounds": result.rounds,
-                "winner_seed": result.winner_seed,
-                "final_val_loss": result.final_val_loss,
-                "test_loss": result.test_loss,
-            },
-        )
-        remove_checkpoints(partial)
+            stored = library.run_halving(run, store, on_round=show)
     else:
-        remove_checkpoints(partial)  # a run killed after storing its record
         console.print(f"already in {out}: reused")
     table = Table(title=f"successive halving: {optimizer} on {problem}")
     for column in ("round", "alive", "best val loss", "median val loss", "kept seeds"):
         table.add_column(column, justify="right")
-    for number, record in enumerate(stored["result"]["rounds"], start=1):
-        losses = sorted(v for v in record["val_loss"] if v == v)
-        median = losses[len(losses) // 2] if losses else math.nan
-        table.add_row(
-            str(number), str(len(record["seeds"])), f"{min(losses, default=math.nan):.4g}",
-            f"{median:.4g}", ", ".join(map(str, record["kept"])),
-        )  # fmt: skip
+    for row in library.round_rows(stored["result"]):
+        table.add_row(*row)
     console.print(table)
     result = stored["result"]
     console.print(
@@ -418,51 +329,16 @@ def multi_init(
     )
     if not seed_study:
         return
-    spec = problem_registry.spec(problem)
-    budget = spec.steps if study_steps is None else study_steps
-    study_config = {
-        **{k: v for k, v in record_config.items() if k not in ("final_steps", "init_seeds")},
-        "study": "seed-study",
-        "repeats": repeats,
-        "steps": budget,
-        "eval_every": max(1, budget // 60),
-        "default_seed": seed,
-        "first_seed": seed + num_models,
-    }
-    study = store.get("halving", config_key(study_config))
+    study = library.reuse_seed_study(run, store)
     if study is None:
         with _progress() as progress:
             task = progress.add_task("seed study: repeats", total=repeats)
-            measured = run_seed_study(
-                build, optimizer, hyperparameters, config, steps=budget,
-                eval_every=study_config["eval_every"], repeats=repeats, default_seed=seed,
-                first_seed=seed + num_models,
-                on_repeat=lambda _: progress.update(task, advance=1),
-            )  # fmt: skip
-        study = store.put("halving", study_config, measured.as_record())
+            study = library.run_seed_study(
+                run, store, on_repeat=lambda _: progress.update(task, advance=1)
+            )
     else:
         console.print(f"seed study already in {out}: reused")
-    summary, measured_steps = study["result"]["summary"], study["result"]
-    arms = []
-    for arm, label in (("winner", "winner"), ("default", "default seed"),
-                       ("median", f"median of {num_models}")):  # fmt: skip
-        reached = sum(1 for value in measured_steps[arm] if math.isfinite(value))
-        if reached == len(measured_steps[arm]):
-            arms.append(f"{label} {summary[arm + '_mean']:.1f} ± {summary[arm + '_std']:.1f}")
-        else:
-            arms.append(f"{label} reached it in {reached} of {len(measured_steps[arm])} repeats")
-    saving = summary["saving_vs_default_mean"]
-    console.print(
-        f"steps to the validation target {template.target:g} within {budget} steps, over "
-        f"{repeats} repeats: "
-        + ", ".join(arms)
-        + (
-            f"; the winner saves {saving:.1%} ± {summary['saving_vs_default_std']:.1%} "
-            "against the default seed"
-            if math.isfinite(saving)
-            else "; no saving to state (an arm missed the target; raise --study-steps)"
-        )
-    )
+    console.print(library.study_sentence(run, study["result"]))
 
 
 @app.command()

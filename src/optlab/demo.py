@@ -1,4 +1,4 @@
-"""The main job until the benchmark harness lands: every registry optimizer on 2-D Rosenbrock.
+"""A quick look: every registry optimizer on 2-D Rosenbrock (no store, no tuning).
 
 Each optimizer starts at (-1.2, 1) and runs up to ``--steps`` steps (an L-BFGS step counts
 its closure calls, so every row spends the same number of gradient evaluations) at the

@@ -6,7 +6,9 @@ population (:class:`optlab.train.population.Population`): every member starts fr
 parameters (the tuning init seed), sees the same mini-batches (the tuning data-order seed,
 exactly the order a lone trial draws) and differs only in its learning rate, a 1-D ``lr``
 tensor along the population axis. :func:`train_lr_sweep` replays :func:`optlab.train.loop.train`
-for every member: the same budget in gradient evaluations, the same validation checkpoints
+for every member, with the training core's batch stream, schedule and step
+(:mod:`optlab.train.core`) and the loop's own :func:`optlab.train.loop.record_evaluation`:
+the same budget in gradient evaluations, the same validation checkpoints
 (every ``eval_every`` evaluations and at the end), the same early stopping (patience) and
 divergence rule, a member that stops leaving the population (sliced out of the parameters and
 the optimizer state) and its test split read once, with its final parameters. Each member's
@@ -63,12 +65,13 @@ from optlab import optim
 from optlab.bench.suite import POPULATION_MODES
 from optlab.errors import OptlabError
 from optlab.problems.base import ProblemInstance
+from optlab.train.core import BatchStream, EvaluationSchedule, training_step
 from optlab.train.loop import (
     CURVE_FIELDS,
     TrainConfig,
     TrainResult,
     evaluate,
-    minibatches,
+    record_evaluation,
     summarise,
 )
 from optlab.train.population import Population, population_optimizer
@@ -169,35 +172,31 @@ def train_lr_sweep(
         hyperparameters,
         torch.tensor([float(lr) for lr in lrs], dtype=torch.float64),
     )
-    data = instance.data
-    batches = minibatches(data.train, instance.batch_size, config.data_seed) if data else None
-    validation = data.validation if data else None
+    batches = BatchStream(instance, config.data_seed)
+    validation = instance.data.validation if instance.data else None
     results = [TrainResult(curve={name: [] for name in CURVE_FIELDS}) for _ in range(count)]
     seconds = [0.0] * count
-    steps, next_evaluation = 0, config.eval_every
+    steps, schedule = 0, EvaluationSchedule(config.eval_every, config.steps)
     while steps < config.steps and len(population):
-        batch = next(batches) if batches is not None else None
+        batch = next(batches)
         started = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        losses = population.losses(batch)
-        losses.sum().backward()
-        opt.step()
+        losses = training_step(opt, lambda: population.losses(batch))  # noqa: B023
         share = (time.perf_counter() - started) / len(population)
         steps += 1
         for member in population.seeds:
             seconds[member] += share
-        last = steps >= config.steps
-        if steps < next_evaluation and not last:
+        if not schedule.due(steps):
             continue
-        next_evaluation = (steps // config.eval_every + 1) * config.eval_every
+        last = steps >= config.steps
         train_losses = losses.detach().tolist()
         stopped = []
         for position, member in enumerate(population.seeds):
             _load_member(instance, population, position)
             result = results[member]
-            done = _checkpoint(
-                instance, validation, config, result, steps, seconds[member],
-                train_losses[position],
+            value, accuracy = evaluate(instance, validation)
+            done = record_evaluation(
+                instance, config, result, steps, steps, seconds[member],
+                train_losses[position], value, accuracy,
             )  # fmt: skip
             if done or last:
                 result.steps = result.evaluations = steps
@@ -206,10 +205,9 @@ def train_lr_sweep(
                 stopped.append(position)
         if stopped:
             kept = [p for p in range(len(population)) if p not in stopped]
-            if kept:
-                _keep(population, opt, kept)
-            else:
+            if not kept:
                 break
+            population.keep(kept, opt)  # per-member learning rates included
     return [
         {
             **result.as_dict(),
@@ -220,47 +218,3 @@ def train_lr_sweep(
         }
         for result in results
     ]
-
-
-def _keep(population: Population, opt: torch.optim.Optimizer, kept: list[int]) -> None:
-    """Slice the members at ``kept`` out of the population, its optimizer state and the
-    per-member learning rates (if :meth:`Population.keep` has not already)."""
-    size = len(population)
-    population.keep(kept, opt)
-    index = torch.as_tensor(kept, dtype=torch.long)
-    for group in opt.param_groups:
-        value = group.get("lr")
-        if isinstance(value, torch.Tensor) and value.dim() == 1 and len(value) == size:
-            group["lr"] = value[index.to(value.device)].clone()
-
-
-def _checkpoint(
-    instance: ProblemInstance,
-    validation: Any,
-    config: TrainConfig,
-    result: TrainResult,
-    steps: int,
-    seconds: float,
-    train_loss: float,
-) -> bool:
-    """The lone trainer's checkpoint for one member (model loaded): record, and say whether
-    it stops (divergence or early stopping). Mirrors ``optlab.train.loop._checkpoint``."""
-    value, accuracy = evaluate(instance, validation)
-    curve = result.curve
-    for name, item in zip(
-        CURVE_FIELDS, (steps, steps, seconds, train_loss, value, accuracy), strict=True
-    ):
-        curve[name].append(item)
-    if not (math.isfinite(value) and math.isfinite(train_loss)):
-        result.status = "diverged"
-        return True
-    if value <= instance.target and result.steps_to_target is None:
-        result.steps_to_target = result.evaluations_to_target = steps
-        result.seconds_to_target = seconds
-    if instance.data is None or config.patience is None:
-        return False
-    losses = curve["val_loss"]
-    if len(losses) - 1 - losses.index(min(losses)) >= config.patience:
-        result.stopped_early = True
-        return True
-    return False

@@ -77,7 +77,8 @@ from optlab.bench.store import ResultsStore
 from optlab.bench.suite import Suite
 from optlab.errors import OptlabError
 from optlab.problems.base import BuildContext, ProblemInstance
-from optlab.train.loop import evaluate, minibatches
+from optlab.train.core import BatchStream, rank, training_step
+from optlab.train.loop import evaluate
 from optlab.train.population import HalvingConfig, kept_count
 
 BACKENDS = ("local", "ray")
@@ -352,16 +353,13 @@ def _train_member(
     ``final_steps`` more steps; returns the instance and its last validation loss."""
     instance = _build_member(problem, instance_seed, seed, data)
     opt = optim.create(optimizer, instance.model.parameters(), **hyperparameters)
-    split = instance.data
-    batches = minibatches(split.train, instance.batch_size, data_seed) if split else None
-    validation = split.validation if split else None
+    batches = BatchStream(instance, data_seed)
+    validation = instance.data.validation if instance.data else None
 
     def train(steps: int) -> None:
         for _ in range(steps):
-            batch = next(batches) if batches is not None else None
-            opt.zero_grad(set_to_none=True)
-            instance.loss(instance.model, batch).backward()
-            opt.step()
+            batch = next(batches)
+            training_step(opt, lambda: instance.loss(instance.model, batch))  # noqa: B023
 
     value = math.nan
     for _ in range(rounds):
@@ -379,9 +377,8 @@ def _halving_trial(config: dict[str, Any], job: dict[str, Any]) -> None:
     """A Ray Tune trial: one member, reporting its validation loss after every round."""
     import ray.tune as tune
 
-    def report(value: float) -> None:
-        finite = value if math.isfinite(value) else math.inf  # a diverged member ranks last
-        tune.report({"val_loss": finite, "raw_val_loss": json.dumps(value)})
+    def report(value: float) -> None:  # a diverged member ranks last
+        tune.report({"val_loss": rank(value), "raw_val_loss": json.dumps(value)})
 
     torch.set_num_threads(RUN_THREADS)
     _train_member(seed=config["seed"], on_round=report, **job)
@@ -498,18 +495,14 @@ def successive_halving_on_ray(
     }
 
 
-def _rank(value: float) -> float:
-    return value if not math.isnan(value) else math.inf
-
-
 def _winner(reports: dict[int, list[float]]) -> int:
     """Among the members that trained the most rounds, the lowest last validation loss
-    (NaN last; ties to the smaller seed)."""
+    (a diverged one last, :func:`optlab.train.core.rank`; ties to the smaller seed)."""
     longest = max(len(values) for values in reports.values())
     if longest == 0:
         raise RayBackendError("no Ray halving trial reported a validation loss")
     finalists = [seed for seed, values in reports.items() if len(values) == longest]
-    return min(finalists, key=lambda seed: (_rank(reports[seed][-1]), seed))
+    return min(finalists, key=lambda seed: (rank(reports[seed][-1]), seed))
 
 
 def _rounds(
@@ -526,7 +519,7 @@ def _rounds(
             if index + 1 < longest
             else [winner]
         )
-        kept.sort(key=lambda seed: (_rank(reports[seed][index]), seed))
+        kept.sort(key=lambda seed: (rank(reports[seed][index]), seed))
         rounds.append(
             {"seeds": alive, "val_loss": [reports[s][index] for s in alive], "kept": kept}
         )

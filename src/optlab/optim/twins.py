@@ -142,7 +142,7 @@ class SGD(ElementwiseOptimizer):
 
 # ---------------------------------------------------------------------------------- Adam
 def adam_single_tensor_(
-    param, grad, exp_avg, exp_avg_sq, lr, step_size, bias_root, decay, *, betas, eps,
+    param, grad, exp_avg, exp_avg_sq, step_size, bias_root, decay, *, betas, eps,
     weight_decay, decoupled,
 ) -> None:  # fmt: skip
     """One Adam/AdamW step on one tensor (torch's rule, step size as one factor)."""
@@ -159,7 +159,7 @@ def adam_single_tensor_(
 
 
 def adam_multi_tensor_(
-    params, grads, exp_avgs, exp_avg_sqs, lr, step_size, bias_root, decay, *, betas, eps,
+    params, grads, exp_avgs, exp_avg_sqs, step_size, bias_root, decay, *, betas, eps,
     weight_decay, decoupled,
 ) -> None:  # fmt: skip
     """The same step over lists."""
@@ -218,7 +218,7 @@ class Adam(ElementwiseOptimizer):
         lr = lr_as_float(group["lr"])
         step_size = lr / (1 - beta1**step)
         decay = 1 - lr * group["weight_decay"]
-        return lr, step_size, math.sqrt(1 - beta2**step), decay
+        return step_size, math.sqrt(1 - beta2**step), decay
 
     def _constants(self, group: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -10,22 +10,41 @@ budget), and records a non-finite loss as a *diverged* run instead of raising. T
 split is evaluated once, at the end, with the final parameters. Time is training time:
 evaluation is not counted in ``seconds``.
 
-Mini-batches: each epoch is a permutation of the training set drawn from a generator seeded
-with ``config.data_seed``, cut into ``instance.batch_size`` slices (the last one may be
-short). Full batch when ``batch_size`` is None.
+The batch stream (seeded by ``config.data_seed``), the evaluation schedule and the stop
+decisions are the training core's (:mod:`optlab.train.core`), shared with every other
+trainer; :func:`record_evaluation` is the one checkpoint rule of a run's record.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
 from optlab.problems.base import Batch, ProblemInstance
+from optlab.train.core import (
+    BatchStream,
+    EvaluationSchedule,
+    diverged,
+    minibatches,
+    patience_exhausted,
+    reached_target,
+)
+
+__all__ = [
+    "CURVE_FIELDS",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "minibatches",
+    "record_evaluation",
+    "summarise",
+    "train",
+]
 
 EVAL_CHUNK = 2048  # validation/test batches are evaluated in chunks of this many rows
 CURVE_FIELDS = ("step", "evaluations", "seconds", "train_loss", "val_loss", "val_accuracy")
@@ -91,21 +110,6 @@ class TrainResult:
         return asdict(self)
 
 
-def minibatches(train: Batch, batch_size: int | None, seed: int) -> Iterator[Batch]:
-    """Endless mini-batches: a seeded permutation per epoch, cut into ``batch_size`` slices
-    (the whole set each time when ``batch_size`` is None)."""
-    inputs, targets = train
-    if batch_size is None or batch_size >= len(inputs):
-        while True:
-            yield inputs, targets
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(len(inputs), generator=generator)
-        for start in range(0, len(inputs), batch_size):
-            index = order[start : start + batch_size]
-            yield inputs[index], targets[index]
-
-
 @torch.no_grad()
 def evaluate(instance: ProblemInstance, split: Batch | None) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) of the model on a split (None: the analytic objective)."""
@@ -134,9 +138,8 @@ def train(
 ) -> TrainResult:
     """Train ``instance.model`` with ``optimizer`` (see the module docstring)."""
     model = instance.model
-    data = instance.data
-    batches = minibatches(data.train, instance.batch_size, config.data_seed) if data else None
-    validation = data.validation if data else None
+    batches = BatchStream(instance, config.data_seed)
+    validation = instance.data.validation if instance.data else None
     result = TrainResult(
         curve={name: [] for name in CURVE_FIELDS},
         trajectory=[] if config.record_trajectory else None,
@@ -155,26 +158,26 @@ def train(
         loss.backward()
         return loss
 
-    steps, seconds, next_evaluation = 0, 0.0, config.eval_every
+    steps, seconds = 0, 0.0
+    schedule = EvaluationSchedule(config.eval_every, config.steps)
     train_loss: torch.Tensor | float = math.nan
     limited = _EvaluationLimits(optimizer)
     try:
         while evaluations < config.steps:
-            limited.cap(min(config.steps, next_evaluation) - evaluations)
+            limited.cap(schedule.left(evaluations))
             started = time.perf_counter()
-            if batches is not None:
-                batch = next(batches)
+            batch = next(batches)
             train_loss = optimizer.step(closure)
             steps += 1
             seconds += time.perf_counter() - started
             if config.record_trajectory:
                 result.trajectory.append(_flat(parameters))
-            last = evaluations >= config.steps
-            if evaluations < next_evaluation and not last:
+            if not schedule.due(evaluations):
                 continue
-            next_evaluation = (evaluations // config.eval_every + 1) * config.eval_every
-            if _checkpoint(instance, validation, config, result, steps, evaluations, seconds,
-                           train_loss, on_evaluation):  # fmt: skip
+            value, accuracy = evaluate(instance, validation)
+            loss = _as_float(train_loss)
+            if record_evaluation(instance, config, result, steps, evaluations, seconds, loss,
+                                 value, accuracy, on_evaluation):  # fmt: skip
                 break
     finally:
         limited.restore()
@@ -206,35 +209,36 @@ class _EvaluationLimits:
             group["max_eval"], group["max_iter"] = max_eval, max_iter
 
 
-def _checkpoint(
+def record_evaluation(
     instance: ProblemInstance,
-    validation: Batch | None,
     config: TrainConfig,
     result: TrainResult,
     steps: int,
     evaluations: int,
     seconds: float,
-    train_loss: torch.Tensor | float | None,
-    on_evaluation: Callable[[TrainResult], None] | None,
+    train_loss: float,
+    value: float,
+    accuracy: float | None,
+    on_evaluation: Callable[[TrainResult], None] | None = None,
 ) -> bool:
-    """Evaluate, record, and say whether training stops (divergence or early stopping)."""
-    value, accuracy = evaluate(instance, validation)
-    current_train = _as_float(train_loss)
-    _append(result, steps, evaluations, seconds, current_train, value, accuracy)
-    if not (math.isfinite(value) and math.isfinite(current_train)):
+    """Record one evaluation of a run (its validation ``value`` and ``accuracy``) in
+    ``result`` and say whether training stops: the run diverged, or (problems with data)
+    the patience is exhausted; the first evaluation at the target is noted."""
+    point = (steps, evaluations, seconds, train_loss, value, accuracy)
+    for name, item in zip(CURVE_FIELDS, point, strict=True):
+        result.curve[name].append(item)
+    if diverged(value, train_loss):
         result.status = "diverged"
         return True
-    if value <= instance.target and result.steps_to_target is None:
+    if reached_target(value, instance.target) and result.steps_to_target is None:
         result.steps_to_target = steps
         result.evaluations_to_target = evaluations
         result.seconds_to_target = seconds
     if on_evaluation is not None:
         on_evaluation(result)
-    if instance.data is None or config.patience is None:
+    if instance.data is None:
         return False
-    losses = result.curve["val_loss"]
-    first_best = losses.index(min(losses))  # the first evaluation that reached the best
-    if len(losses) - 1 - first_best >= config.patience:
+    if patience_exhausted(result.curve["val_loss"], config.patience):
         result.stopped_early = True
         return True
     return False
@@ -248,24 +252,6 @@ def _as_float(loss: torch.Tensor | float | None) -> float:
 
 def _flat(parameters: list[torch.Tensor]) -> list[float]:
     return torch.cat([p.detach().reshape(-1) for p in parameters]).double().tolist()
-
-
-def _append(
-    result: TrainResult,
-    steps: int,
-    evaluations: int,
-    seconds: float,
-    train_loss: float,
-    value: float,
-    accuracy: float | None,
-) -> None:
-    curve = result.curve
-    curve["step"].append(steps)
-    curve["evaluations"].append(evaluations)
-    curve["seconds"].append(seconds)
-    curve["train_loss"].append(train_loss)
-    curve["val_loss"].append(value)
-    curve["val_accuracy"].append(accuracy)
 
 
 def summarise(instance: ProblemInstance, result: TrainResult) -> None:
