@@ -54,7 +54,6 @@ float64, and nets at moderate learning rates) agree to about 1e-7 relative or be
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -74,7 +73,7 @@ from optlab.train.loop import (
     record_evaluation,
     summarise,
 )
-from optlab.train.population import Population, population_optimizer
+from optlab.train.population import Population, PopulationError, population_optimizer
 
 AUTO_MAX_PARAMETERS = 60_000
 """``auto`` trains a grid as a population when the model has at most this many parameters:
@@ -111,20 +110,17 @@ def sweep_optimizer(
     """The registry optimizer ``name`` over stacked ``params`` with per-member learning rates
     ``lrs`` (1-D, one per member); :class:`PopulationTuningError` when it cannot take them."""
     entry = optim.spec(name)
-    if not entry.elementwise or entry.requires_closure:
-        raise PopulationTuningError(f"{name} is not elementwise: its grid runs point by point")
+    if entry.population is None or not entry.elementwise or entry.requires_closure:
+        raise PopulationTuningError(
+            f"{name} takes no per-member learning rates: its grid runs point by point"
+        )
     if len(lrs) < 2:
         raise PopulationTuningError(f"a learning-rate population needs >= 2 lrs, got {len(lrs)}")
     fixed = dict(hyperparameters)
     fixed.pop("lr", None)
-    try:
-        if name == "scaled-adam":  # ScaledAdam(lr, eps, s) = Adam(lr / sqrt(s), eps / sqrt(s))
-            optim.spec(name).validate(fixed)
-            root = math.sqrt(fixed.pop("scale", 1.1))
-            eps = fixed.pop("eps", 1e-8) / root
-            return population_optimizer("adam", params, {**fixed, "eps": eps, "lr": lrs / root})
+    try:  # the record's population form: native, a twin, or an identity (scaled-adam)
         return population_optimizer(name, params, {**fixed, "lr": lrs})
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, PopulationError) as error:
         raise PopulationTuningError(
             f"{name} with {fixed} cannot take per-member learning rates: {error}"
         ) from error

@@ -38,12 +38,18 @@ from torch.optim.optimizer import ParamsT
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
 from optlab.optim.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
-    check_betas,
     check_bool,
     check_member_learning_rates,
-    check_non_negative,
-    check_unit_interval,
 )
+
+
+def _check_as_recorded(entry: str, owner: str, hyperparameters: dict[str, Any]) -> None:
+    """A twin checks its group as the registry record of the torch entry it mirrors
+    (``entry``) does, except lr, which may also be per member."""
+    from optlab.optim.registry import spec  # the records name the twins: imported late
+
+    check_member_learning_rates(owner, hyperparameters["lr"])
+    spec(entry).check_group({k: v for k, v in hyperparameters.items() if k != "lr"}, owner)
 
 
 def _decay(params: list[torch.Tensor], grads: list[torch.Tensor], weight_decay: float):
@@ -115,10 +121,7 @@ class SGD(ElementwiseOptimizer):
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
-        check_member_learning_rates("SGD", hyperparameters["lr"])
-        check_unit_interval("SGD", "momentum", hyperparameters["momentum"])
-        check_unit_interval("SGD", "dampening", hyperparameters["dampening"])
-        check_non_negative("SGD", "weight_decay", hyperparameters["weight_decay"])
+        _check_as_recorded("momentum", "SGD", hyperparameters)
         nesterov = check_bool("SGD", "nesterov", hyperparameters["nesterov"])
         if nesterov and (hyperparameters["momentum"] <= 0 or hyperparameters["dampening"]):
             raise InvalidValueError("SGD: nesterov needs momentum > 0 and dampening 0")
@@ -203,11 +206,7 @@ class Adam(ElementwiseOptimizer):
 
     @classmethod
     def _validate(cls, hyperparameters: dict[str, Any]) -> None:
-        name = cls.__name__
-        check_member_learning_rates(name, hyperparameters["lr"])
-        check_betas(name, hyperparameters["betas"])
-        check_non_negative(name, "eps", hyperparameters["eps"])
-        check_non_negative(name, "weight_decay", hyperparameters["weight_decay"])
+        _check_as_recorded(cls.__name__.lower(), cls.__name__, hyperparameters)
 
     def _init_state(self, group, param, grad, state) -> None:
         state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
@@ -279,9 +278,7 @@ class Adagrad(ElementwiseOptimizer):
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
-        check_member_learning_rates("Adagrad", hyperparameters["lr"])
-        for name in ("lr_decay", "weight_decay", "eps"):
-            check_non_negative("Adagrad", name, hyperparameters[name])
+        _check_as_recorded("adagrad", "Adagrad", hyperparameters)
 
     def _init_state(self, group, param, grad, state) -> None:
         state["sum"] = torch.zeros_like(param, memory_format=torch.preserve_format)
@@ -338,10 +335,7 @@ class RMSprop(ElementwiseOptimizer):
 
     @staticmethod
     def _validate(hyperparameters: dict[str, Any]) -> None:
-        check_member_learning_rates("RMSprop", hyperparameters["lr"])
-        check_unit_interval("RMSprop", "alpha", hyperparameters["alpha"])
-        check_non_negative("RMSprop", "eps", hyperparameters["eps"])
-        check_non_negative("RMSprop", "weight_decay", hyperparameters["weight_decay"])
+        _check_as_recorded("rmsprop", "RMSprop", hyperparameters)
 
     def _init_state(self, group, param, grad, state) -> None:
         state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
@@ -354,15 +348,3 @@ class RMSprop(ElementwiseOptimizer):
 
     _single_tensor_rule = staticmethod(rmsprop_single_tensor_)
     _multi_tensor_rule = staticmethod(rmsprop_multi_tensor_)
-
-
-TWINS: dict[str, tuple[type[ElementwiseOptimizer], dict[str, Any]]] = {
-    "sgd": (SGD, {}),
-    "momentum": (SGD, {"momentum": 0.9}),
-    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": (Adagrad, {}),
-    "rmsprop": (RMSprop, {}),
-    "adam": (Adam, {}),
-    "adamw": (AdamW, {}),
-}
-"""Registry name -> (twin class, the registry entry's fixed hyperparameters)."""

@@ -1,8 +1,10 @@
 """The optimizer of a population: a registry rule over the stacked parameters.
 
-Per-member learning rates: pass ``lr`` as a 1-D tensor (one per member) to optlab's
-elementwise rules, or to torch's baselines through their twins (``optlab.optim.twins``);
-:meth:`optlab.train.population.Population.keep` slices them with the survivors.
+Per-member learning rates: pass ``lr`` as a 1-D tensor (one per member); the entry's record
+says how it takes them (:class:`optlab.optim.spec.PopulationForm`: optlab's elementwise rules
+natively, torch's baselines through their twins in ``optlab.optim.twins``, ScaledAdam through
+its identity with Adam); :meth:`optlab.train.population.Population.keep` slices them with
+the survivors.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any
 import torch
 
 from optlab import optim
-from optlab.optim.twins import TWINS
 from optlab.train.population.graphs import capturable_problem
 from optlab.train.population.stacked import PopulationError
 
@@ -26,21 +27,22 @@ def population_optimizer(
     capturable: bool = False,
 ) -> torch.optim.Optimizer:
     """The registry optimizer ``name`` over stacked parameters; with per-member learning
-    rates (a 1-D ``lr`` tensor) torch's baselines become their elementwise twins
-    (``optlab.optim.twins``), which accept them. ``capturable=True`` builds one that a CUDA
-    graph can capture (torch's classes with ``capturable=True``, or torch's SGD) and raises
-    :class:`PopulationError` naming the reason where there is none."""
+    rates (a 1-D ``lr`` tensor) it is built by the entry's population form (torch's
+    baselines become their elementwise twins, which accept them). ``capturable=True``
+    builds one that a CUDA graph can capture (torch's classes with ``capturable=True``, or
+    torch's SGD) and raises :class:`PopulationError` naming the reason where there is none."""
     lr = hyperparameters.get("lr")
     entry = optim.spec(name)
-    if isinstance(lr, torch.Tensor) and lr.numel() > 1 and name in TWINS:
+    members = isinstance(lr, torch.Tensor) and lr.numel() > 1
+    if members and entry.population is None:
+        raise PopulationError(f"{name} takes no per-member learning rates (one lr per model)")
+    if members and entry.population is not None and entry.population.kind != "native":
         if capturable:
             raise PopulationError(
                 f"cuda_graph=True: per-member learning rates run {name} as optlab's "
                 "elementwise twin, which is not capturable (see capturable_problem)"
             )
-        twin, fixed = TWINS[name]
-        entry.validate({k: v for k, v in hyperparameters.items() if k != "lr"})
-        return twin(params, **{**fixed, **hyperparameters})
+        return entry.member_lr_optimizer(params, hyperparameters)
     if not capturable:
         return optim.create(name, params, **hyperparameters)
     entry.validate(hyperparameters)
