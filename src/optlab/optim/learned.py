@@ -55,8 +55,11 @@ read with ``weights_only=True``: loading and running a policy needs torch only. 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -271,9 +274,18 @@ def save_policy(policy: LearnedPolicy, path: str | Path) -> Path:
         "config": asdict(policy.config),
         "state_dict": {k: v.detach().cpu().clone() for k, v in policy.net.state_dict().items()},
     }
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, temporary)
-    temporary.replace(path)
+    # a fresh temporary file renamed into place: never writes through a link at either name
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            torch.save(payload, handle)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
     return path
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from optlab.durable import atomic_writer
 from optlab.problems.base import Batch, BuildContext, DataSplits, ProblemError
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -254,10 +255,8 @@ def _decompress_mnist(root: Path) -> None:
         plain, packed = raw / name, raw / f"{name}.gz"
         if plain.is_file() or not packed.is_file():
             continue
-        partial = raw / f".{name}.partial"
-        with gzip.open(packed, "rb") as source, open(partial, "wb") as sink:
-            shutil.copyfileobj(source, sink)
-        os.replace(partial, plain)
+        with gzip.open(packed, "rb") as source, atomic_writer(plain) as sink:
+            shutil.copyfileobj(source, sink)  # a fresh temporary file: never through a link
 
 
 _TRUSTED_DIGESTS: set[str] = set()

@@ -26,6 +26,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from optlab.bench.store import ResultsStore
+from optlab.durable import write_atomic
 from optlab.report import figures as plots
 from optlab.report import halving
 from optlab.report.formatting import MISSING, compact, short, slug, unique_names
@@ -409,6 +410,6 @@ def write_report(
     halving.write_section(doc, halving_runs, ctx.save)
     markdown = out / "report.md"
     page = out / "report.html"
-    markdown.write_text(doc.as_markdown(), encoding="utf-8")
-    page.write_text(doc.as_html(title), encoding="utf-8")
+    write_atomic(markdown, doc.as_markdown())  # never through a link at that name
+    write_atomic(page, doc.as_html(title))
     return {"markdown": markdown, "html": page, "figures": list(ctx.written)}

@@ -26,6 +26,7 @@ from optlab import problems
 from optlab.bench.runner import DataOptions, RunConfig, execute_and_store, run_suite
 from optlab.bench.store import ResultsStore
 from optlab.bench.suite import Suite, Tuning
+from optlab.durable import atomic_writer, write_atomic
 from optlab.optim.learned import file_digest, load_policy
 from optlab.optim.registry import LEARNED_PREFIX
 from optlab.rl.instances import RLError, check_count, instance_seeds, problem_name
@@ -203,7 +204,7 @@ def write_report(
         "",
     ]
     report_path = out / "rl-report.md"
-    report_path.write_text("\n".join(text), encoding="utf-8")
+    write_atomic(report_path, "\n".join(text))
     return BenchOutcome(report_path, rows, table, figures)
 
 
@@ -253,6 +254,7 @@ def _figures(by_label: dict[str, list[dict[str, Any]]], out: Path, problem: str)
     finals.set_title("final test loss over instances x seeds")
     figure.tight_layout()
     path = folder / f"{problem}-learned.png"
-    figure.savefig(path, dpi=100)
+    with atomic_writer(path) as handle:
+        figure.savefig(handle, dpi=100, format="png")
     plt.close(figure)
     return [path]
