@@ -49,6 +49,7 @@ from typing import Any, Literal
 
 from optlab.durable import fsync_directory, pid_alive
 from optlab.errors import OptlabError
+from optlab.inputs import PathError, check_path
 
 logger = logging.getLogger("optlab.bench")
 
@@ -172,15 +173,25 @@ def _field_error(
 class ResultsStore:
     """A folder of run and tuning records (see the module docstring)."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        """Open (and make) the store at ``root``; unless ``read_only``, prove it can be
+        written (:class:`StoreError`, one line: a read-only store fails before any run)."""
+        try:
+            self.root = check_path("results store", root)
+        except PathError as error:
+            raise StoreError(str(error)) from None
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"results store {self.root} exists and is not a folder")
         try:
             for kind in KINDS:
                 (self.root / kind).mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                with tempfile.NamedTemporaryFile(dir=self.root / "runs", prefix=".probe-"):
+                    pass
         except OSError as error:
-            raise StoreError(f"cannot use {self.root} as a results store: {error}") from error
+            raise StoreError(
+                f"cannot use {self.root} as a results store: {error.strerror or error}"
+            ) from None
         self._reported: set[Path] = set()
         self.remove_stale_temporaries()
 

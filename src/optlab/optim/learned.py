@@ -72,6 +72,11 @@ from torch.optim.optimizer import ParamsT
 from optlab.errors import OptlabError
 from optlab.optim.hyperparameters import check_learning_rate
 
+MAX_HISTORY_LEN = 1_000
+"""At most this many steps of history (a policy's state is ``2 H`` parameter copies)."""
+MAX_HIDDEN = 4_096
+"""At most this wide a hidden layer (about 17M weights at ``H`` = 1,000): a policy file's
+config is checked against these before any network is allocated for it."""
 FORMAT = "optlab-learned-policy"
 VERSION = 1
 SCALE_EPS = 1e-30
@@ -101,16 +106,19 @@ class PolicyConfig:
     log_std_init: float = -0.5
 
     def __post_init__(self) -> None:
-        for name in ("history_len", "hidden"):
+        for name, most in (("history_len", MAX_HISTORY_LEN), ("hidden", MAX_HIDDEN)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"PolicyConfig: {name} must be an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ValueError(
+                    f"PolicyConfig: {name} must be an integer >= 1 and <= {most:,}, got {value!r}"
+                )
         for name in ("lr", "action_clip"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"PolicyConfig: {name} must be a number, got {value!r}")
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"PolicyConfig: {name} must be a finite number > 0, got {value!r}")
+        check_learning_rate("PolicyConfig", self.lr)  # at most the largest float32
         value = self.log_std_init
         if (
             isinstance(value, bool)
@@ -302,7 +310,11 @@ def load_policy(path: str | Path) -> LearnedPolicy:
     """Read a policy file; :class:`PolicyFileError` (one line) if missing, corrupt or
     mismatched (another format or version, a config or weights that do not fit)."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        present = path.is_file()
+    except OSError as error:  # e.g. a name too long to look up
+        raise PolicyFileError(f"policy file {path} cannot be read: {error.strerror}") from None
+    if not present:
         raise PolicyFileError(f"policy file {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

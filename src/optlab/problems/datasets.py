@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from optlab.durable import atomic_writer
+from optlab.inputs import check_path
 from optlab.problems.base import Batch, BuildContext, DataSplits, ProblemError
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -193,7 +194,7 @@ def files_present(dataset: str, data_dir: Path | str | None) -> bool:
     """Whether ``data_dir`` holds every file of ``dataset`` (MNIST: plain or ``.gz``)."""
     if data_dir is None:
         return False
-    root = Path(data_dir)
+    root = check_path("--data-dir", data_dir)
     if dataset == "MNIST":
         raw = root / "MNIST" / "raw"
         return all(

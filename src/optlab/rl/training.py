@@ -29,7 +29,7 @@ import torch
 from optlab.durable import write_atomic
 from optlab.optim.learned import LearnedPolicy, PolicyConfig, file_digest, save_policy
 from optlab.rl.env import EnvConfig, OptimizationEnv
-from optlab.rl.instances import RLError, check_count, problem_name
+from optlab.rl.instances import MAX_INSTANCES, RLError, check_count, problem_name
 
 Progress = Callable[[int, int], None]
 """``progress(timesteps_done, timesteps_total)``."""
@@ -91,7 +91,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         problem_name(self.problem)
-        check_count("num_problems", self.num_problems)
+        check_count("num_problems", self.num_problems, high=MAX_INSTANCES)
         check_count("passes", self.passes)
         if self.timesteps is not None:
             check_count("timesteps", self.timesteps)
