@@ -63,6 +63,10 @@ def test_bad_suite_values_fail_before_any_run(tmp_path: Path, toml: str, message
         (["train", "--problem", "beale", "--optimizer", "adam", "--lr", "1e300"], "lr must be"),
         (["train", "--problem", "beale", "--optimizer", "imo", "--lr", "1e300"], "lr must be"),
         (["multi-init", "--problem", "beale", "--lr", "1e300"], "lr must be"),
+        (
+            ["multi-init", "--problem", "beale", "--num-models", "100000000"],
+            "members must be <= 100,000",
+        ),
         (["bench", "--out", f"/tmp/{LONG}"], "results store has a name of 300 bytes"),
         (["report", f"/tmp/{LONG}"], "results folder has a name of 300 bytes"),
         (["bench", "--suite", f"/tmp/{LONG}.toml"], "--suite has a name of 305 bytes"),

@@ -302,6 +302,10 @@ class Population:
 DATA_ORDERS = ("shared", "per-member")
 
 
+MAX_MEMBERS = 100_000
+"""At most this many members in a halving run (``--num-models``)."""
+
+
 @dataclass(frozen=True)
 class HalvingConfig:
     """Successive halving: ``members`` models, keep ``ceil(n x reduce_factor)`` (at most
@@ -338,6 +342,8 @@ class HalvingConfig:
                 raise PopulationError(f"{name} must be an integer >= {low}, got {value!r}")
 
         integer("members", 1)
+        if self.members > MAX_MEMBERS:  # a model copy each: a larger count is a typo
+            raise PopulationError(f"members must be <= {MAX_MEMBERS:,}, got {self.members:,}")
         integer("steps_per_round", 1)
         integer("final_steps", 0)
         factor = self.reduce_factor
