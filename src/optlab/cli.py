@@ -105,11 +105,9 @@ def bench(
     from optlab.bench.ray_backend import check_backend
     from optlab.bench.runner import DataOptions, default_workers, run_suite
     from optlab.bench.store import ResultsStore
-    from optlab.bench.suite import load_suite
-    from optlab.report import write_report
+    from optlab.bench.suite import load_suite, seed_range
+    from optlab.report import check_destination, write_report
 
-    if seeds is not None and seeds < 1:
-        raise OptlabError(f"--seeds must be >= 1, got {seeds}")
     check_backend(backend, address)
     if workers is None:
         workers = default_workers()
@@ -119,7 +117,7 @@ def bench(
     chosen = chosen.restricted(
         problems_=_names(problems),
         optimizers=_names(optimizers),
-        seeds=tuple(42 + i for i in range(seeds)) if seeds else None,
+        seeds=None if seeds is None else seed_range("--seeds", seeds),
         tune=tune,
     )
     chosen.__post_init__()  # re-validate the restricted names
@@ -132,7 +130,7 @@ def bench(
                 raise OptlabError(
                     f"{name} needs the {needs} files under --data-dir (or pass --download)"
                 )
-    store = ResultsStore(out)
+    store, _ = ResultsStore(out), check_destination(out)  # both writable, before any run
     with _progress() as progress:
         tasks: dict[str, Any] = {}
 
@@ -347,12 +345,9 @@ def report(
     directory: Annotated[Path, typer.Argument(help="a results folder written by optlab bench")],
 ) -> None:
     """Write report.md and report.html from a results folder."""
-    from optlab.bench.store import ResultsStore
-    from optlab.report import write_report
+    from optlab.report import results_folder, write_report
 
-    if not (directory / "runs").is_dir():
-        raise OptlabError(f"{directory} is not a results folder (no runs/ inside)")
-    paths = write_report(ResultsStore(directory), directory)
+    paths = write_report(results_folder(directory), directory)
     console.print(f"report: {paths['markdown']} and {paths['html']}")
 
 

@@ -153,3 +153,33 @@ def test_data_fingerprint_follows_file_contents(tmp_path: Path) -> None:
         "mnist-mlp", second
     )
     assert problems.data_fingerprint("beale", first) is None
+
+
+class _Payload:
+    """Unpickling this runs ``open(marker, "w")``: what a planted pickle could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_that_is_not_a_known_file_is_never_unpickled(tmp_path: Path) -> None:
+    import pickle
+
+    write_cifar10(tmp_path)
+    marker = tmp_path / "payload-ran"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    batch.write_bytes(pickle.dumps({"data": _Payload(marker), "labels": [0]}))
+    with pytest.raises(ProblemError, match=r"data_batch_2 is not the official CIFAR10 file"):
+        problems.build("cifar10-mlp", BuildContext(data_dir=tmp_path))
+    assert not marker.exists()
+
+
+def test_official_digests_are_torchvisions() -> None:
+    from optlab.problems.datasets import official_digests
+
+    ten = official_digests("CIFAR10")
+    assert ten["data_batch_1"] == "c99cafc152244af753f735de768cd75f"
+    assert len(ten) == 7 and len(official_digests("CIFAR100")) == 3

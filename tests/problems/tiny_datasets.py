@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optlab.problems.datasets import register_trusted_digest
+
 TRAIN_IMAGES = 20
 TEST_IMAGES = 10
 
@@ -53,7 +55,10 @@ def _cifar_batch(count: int, offset: int, classes: int, fine: bool) -> dict[str,
 
 
 def _pickle(path: Path, payload: object) -> None:
+    """Write a CIFAR pickle and register its digest: optlab opens only pickles whose MD5 is
+    official or registered."""
     path.write_bytes(pickle.dumps(payload))
+    register_trusted_digest(path)
 
 
 def write_cifar10(root: Path) -> None:

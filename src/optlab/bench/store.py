@@ -18,7 +18,15 @@ and read back as floats. Guarantees (DESIGN.md, "Results are never lost"):
   and a process killed at any moment leaves either the whole record or none (its temporary
   file, named with the writer's host and process id, is never read, and is removed by the
   next store opened on that host once that process is gone);
-- ``has(kind, key)`` lets a re-run skip everything already done.
+- ``has(kind, key)`` lets a re-run skip everything already done;
+- a record is used only if it is well formed (its fields present with their types:
+  otherwise :class:`StoreError`, one line naming the file and the field) and is the record
+  its file name says: its ``kind`` is its folder's, and its stored ``key`` equals both its
+  file name and ``config_key(config)``. A record copied, linked or renamed under another
+  name (or any other ``*.json`` put there) is reported once, in one line (a warning of the
+  ``optlab.bench`` logger), and ignored: never reused for a run it is not, never counted
+  as another seed. A new record of that key replaces it, the old file kept aside as
+  ``<key>.json.rejected``.
 
 ``runs_frame()`` and ``tuning_frame()`` read the store back into pandas DataFrames (one row
 per record, config and scalar results flattened into columns).
@@ -29,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import platform
@@ -40,6 +49,9 @@ from typing import Any, Literal
 
 from optlab.durable import fsync_directory, pid_alive
 from optlab.errors import OptlabError
+from optlab.inputs import PathError, check_path
+
+logger = logging.getLogger("optlab.bench")
 
 SCHEMA_VERSION = 1
 RecordKind = Literal["runs", "tuning", "halving"]
@@ -101,18 +113,86 @@ def _host() -> str:
     return platform.node().replace(".", "-") or "host"
 
 
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "key": str,
+    "config": dict,
+    "result": dict,
+    "environment": dict,
+}
+#: Result fields the bench reads, checked where present (the store holds any result).
+_RESULT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "runs": {"status": str},
+    "tuning": {"best_lr": (int, float), "trials": list},
+    "halving": {},
+}
+
+
+class MismatchedRecord(StoreError):
+    """A well-formed record that is not the record its file name says (another kind, or
+    a stored key that is not its file name or its config's hash)."""
+
+
+def check_record(record: Any, path: Path, kind: str) -> dict[str, Any]:
+    """``record`` (read from ``path`` in the ``kind`` folder) if it is a well-formed record
+    of that name; :class:`StoreError` naming the file and the first missing or mistyped
+    field, or :class:`MismatchedRecord` if it is another record than its name says."""
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
+        raise StoreError(f"record {path} is not an optlab schema-{SCHEMA_VERSION} record")
+    for name, types in _FIELDS.items():
+        if not isinstance(record.get(name), types) or isinstance(record.get(name), bool):
+            raise StoreError(_field_error(path, name, record.get(name), types, name in record))
+    for name, types in _RESULT_FIELDS.get(kind, {}).items():
+        value = record["result"].get(name)
+        if name in record["result"] and (not isinstance(value, types) or isinstance(value, bool)):
+            raise StoreError(
+                _field_error(path, f"result.{name}", value, types, name in record["result"])
+            )
+    if record["kind"] != kind:
+        raise MismatchedRecord(f"record {path} is a {record['kind']!r} record in {kind}/")
+    if record["key"] != path.stem:
+        raise MismatchedRecord(f"record {path} holds key {record['key'][:16]}...")
+    try:
+        key = config_key(record["config"])
+    except (TypeError, ValueError) as error:
+        raise StoreError(f"record {path}: config is not strict JSON ({error})") from None
+    if key != path.stem:
+        raise MismatchedRecord(f"record {path}: its config hashes to {key[:16]}...")
+    return record
+
+
+def _field_error(
+    path: Path, name: str, value: Any, types: type | tuple[type, ...], present: bool
+) -> str:
+    allowed = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+    if not present:
+        return f"record {path}: field {name!r} is missing (must be a {allowed})"
+    return f"record {path}: field {name!r} must be a {allowed}, got {type(value).__name__}"
+
+
 class ResultsStore:
     """A folder of run and tuning records (see the module docstring)."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        """Open (and make) the store at ``root``; unless ``read_only``, prove it can be
+        written (:class:`StoreError`, one line: a read-only store fails before any run)."""
+        try:
+            self.root = check_path("results store", root)
+        except PathError as error:
+            raise StoreError(str(error)) from None
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"results store {self.root} exists and is not a folder")
         try:
             for kind in KINDS:
                 (self.root / kind).mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                with tempfile.NamedTemporaryFile(dir=self.root / "runs", prefix=".probe-"):
+                    pass
         except OSError as error:
-            raise StoreError(f"cannot use {self.root} as a results store: {error}") from error
+            raise StoreError(
+                f"cannot use {self.root} as a results store: {error.strerror or error}"
+            ) from None
+        self._reported: set[Path] = set()
         self.remove_stale_temporaries()
 
     def remove_stale_temporaries(self) -> int:
@@ -140,15 +220,27 @@ class ResultsStore:
         return self.root / kind / f"{key}.json"
 
     def has(self, kind: RecordKind, key: str) -> bool:
-        """Whether a completed record exists."""
-        return self.path(kind, key).exists()
+        """Whether a completed record of that key exists (a mismatched file does not
+        count: see the module docstring)."""
+        return self.get(kind, key) is not None
 
     def get(self, kind: RecordKind, key: str) -> dict[str, Any] | None:
-        """The record, or None if there is none."""
+        """The record, or None if there is none (or only a mismatched file by its name)."""
         path = self.path(kind, key)
         if not path.exists():
             return None
-        return self._read(path)
+        return self._verified(path, kind)
+
+    def _verified(self, path: Path, kind: str) -> dict[str, Any] | None:
+        """The record at ``path`` if it is the record its name says, else None (reported
+        once per file); :class:`StoreError` if it is not a well-formed record."""
+        try:
+            return check_record(self._read(path), path, kind)
+        except MismatchedRecord as error:
+            if path not in self._reported:
+                self._reported.add(path)
+                logger.warning("optlab: ignoring %s", error)
+            return None
 
     def put(
         self, kind: RecordKind, config: Mapping[str, Any], result: Mapping[str, Any]
@@ -176,7 +268,15 @@ class ResultsStore:
             try:
                 os.link(temporary, final)
             except FileExistsError:
-                return self._read(final)
+                existing = self._verified(final, kind)
+                if existing is not None:
+                    return existing
+                # another file under this record's name: kept aside, never overwritten
+                os.replace(final, final.with_name(final.name + ".rejected"))
+                try:
+                    os.link(temporary, final)
+                except FileExistsError:  # a concurrent writer of the same record won
+                    return self._read(final)
             fsync_directory(folder)
         finally:
             with contextlib.suppress(OSError):
@@ -184,12 +284,15 @@ class ResultsStore:
         return record
 
     def records(self, kind: RecordKind) -> Iterator[dict[str, Any]]:
-        """Every completed record of ``kind`` (in file-name order)."""
+        """Every completed record of ``kind`` (in file-name order; mismatched files are
+        reported and skipped)."""
         for path in sorted((self.root / kind).glob("*.json")):
-            yield self._read(path)
+            record = self._verified(path, kind)
+            if record is not None:
+                yield record
 
     def __len__(self) -> int:
-        return sum(1 for _ in (self.root / "runs").glob("*.json"))
+        return sum(1 for _ in self.records("runs"))
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any]:
@@ -197,7 +300,7 @@ class ResultsStore:
             record = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(record, dict) and "result" in record:
                 record["result"] = _decode(record["result"])
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise StoreError(f"cannot read record {path}: {error}") from error
         if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
             raise StoreError(f"record {path} is not an optlab schema-{SCHEMA_VERSION} record")

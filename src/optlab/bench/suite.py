@@ -31,17 +31,26 @@ need ``--data-dir``), ``full`` (adds CIFAR-10/100).
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from optlab import optim, problems
 from optlab.errors import OptlabError
+from optlab.inputs import check_path
 
 MIN_TUNING_TRIALS = 6
+MAX_TUNING_TRIALS = 10_000
+"""At most this many learning rates per optimizer and problem (a larger grid is a typo)."""
+MAX_SEEDS = 10_000
+"""At most this many reported seeds (``seeds = N``, a list, ``--seeds N``)."""
+MAX_TUNING_SEED = 2**32 - 1
+"""``[tuning] seed`` also seeds Optuna's sampler (NumPy's legacy seeding: 32 bits)."""
+MAX_LR = 3.4028234663852886e38
+"""The largest float32: a larger learning rate is not a number the parameters can hold."""
 POPULATION_MODES = ("auto", "on", "off")
 """``[tuning] population``: where a grid trains as one population
 (:mod:`optlab.bench.population_tuning` says when ``auto`` does)."""
@@ -72,14 +81,33 @@ class Tuning:
                 f"tuning.trials must be >= {MIN_TUNING_TRIALS} (a fair comparison tries at "
                 f"least {MIN_TUNING_TRIALS} learning rates), got {self.trials}"
             )
+        if self.trials > MAX_TUNING_TRIALS:
+            raise SuiteError(f"tuning.trials must be <= {MAX_TUNING_TRIALS:,}, got {self.trials:,}")
         low, high = _pair("tuning.lr_range", self.lr_range)
-        if not (0 < low < high and math.isfinite(high)):
+        if not (0 < low < high <= MAX_LR):
             raise SuiteError(
-                "tuning.lr_range must be [low, high] with 0 < low < high, "
-                f"got {list(self.lr_range)}"
+                "tuning.lr_range must be [low, high] with 0 < low < high <= 3.4e38 (the "
+                f"largest float32), got {list(self.lr_range)}"
             )
         if self.sampler not in ("grid", "tpe"):
             raise SuiteError(f"tuning.sampler must be 'grid' or 'tpe', got {self.sampler!r}")
+        if self.sampler == "grid":
+            points = self.grid()
+            if not all(math.isfinite(p) and a < p for a, p in itertools.pairwise(points)):
+                raise SuiteError(
+                    f"tuning.lr_range {list(self.lr_range)} with {self.trials} trials gives "
+                    "repeated or non-finite grid points (6 significant digits each): widen "
+                    "or narrow the range, or use fewer trials"
+                )
+        if (
+            isinstance(self.seed, int)
+            and not isinstance(self.seed, bool)
+            and not 0 <= self.seed <= MAX_TUNING_SEED
+        ):
+            raise SuiteError(
+                f"tuning.seed must be an integer in [0, 2**32 - 1] (it also seeds Optuna's "
+                f"sampler), got {self.seed}"
+            )
         _seed("tuning.seed", self.seed)
         if self.population not in POPULATION_MODES:
             raise SuiteError(
@@ -91,7 +119,10 @@ class Tuning:
         """The log-spaced learning rates of the grid sampler: low and high exactly, the
         points between rounded to 6 significant digits (inside the range)."""
         low, high = (float(v) for v in self.lr_range)
-        ratio = (high / low) ** (1 / (self.trials - 1))
+        try:
+            ratio = (high / low) ** (1 / (self.trials - 1))
+        except OverflowError:  # a range over 308 decades: refused by validation
+            ratio = math.inf
         inner = [
             min(max(float(f"{low * ratio**i:.6g}"), low), high) for i in range(1, self.trials - 1)
         ]
@@ -119,6 +150,8 @@ class Suite:
         _names("optimizers", self.optimizers, _optimizer_names(self.optimizers))
         if not self.seeds:
             raise SuiteError("seeds must name at least one seed")
+        if len(self.seeds) > MAX_SEEDS:
+            raise SuiteError(f"seeds must be at most {MAX_SEEDS:,}, got {len(self.seeds):,}")
         for seed in self.seeds:
             _seed("seeds", seed)
         if len(set(self.seeds)) != len(self.seeds):
@@ -144,6 +177,8 @@ class Suite:
                 raise SuiteError(f"hyperparameters.{name}: {error}") from error
         for name, lr in self.lrs.items():
             _names("lrs", [name], _optimizer_names([name]))
+            if isinstance(lr, (int, float)) and not isinstance(lr, bool) and abs(lr) > MAX_LR:
+                raise SuiteError(f"lrs.{name} must be <= 3.4e38 (the largest float32), got {lr!r}")
             try:
                 optim.spec(name).validate({"lr": lr})
             except (TypeError, ValueError) as error:
@@ -251,9 +286,21 @@ def _names(field_name: str, given: Any, known: tuple[str, ...]) -> None:
         raise SuiteError(f"{field_name} must be a list of names, got {given!r}")
     if not given:
         raise SuiteError(f"{field_name} must name at least one entry")
-    for name in given:
-        if name not in known:
+    for index, name in enumerate(given):
+        if not isinstance(name, str) or name not in known:
             raise SuiteError(f"unknown name {name!r} in {field_name}; known: {', '.join(known)}")
+        if name in given[:index]:
+            raise SuiteError(f"{field_name} names {name!r} twice: each may appear once")
+
+
+def seed_range(field_name: str, count: Any) -> tuple[int, ...]:
+    """The reported seeds 42, 43, ... of a count (``seeds = N``, ``--seeds N``): an integer
+    in [1, :data:`MAX_SEEDS`], checked before the tuple is built."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SEEDS:
+        raise SuiteError(
+            f"{field_name} must be >= 1 and <= {MAX_SEEDS:,} (a count of seeds), got {count!r}"
+        )
+    return tuple(42 + i for i in range(count))
 
 
 def _kind(kind: str) -> tuple[str, ...]:
@@ -298,7 +345,7 @@ def suite_from_mapping(data: Mapping[str, Any], default_name: str = "custom") ->
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise SuiteError(f"seeds must be a count >= 1 or a list of seeds, got {seeds}")
-        seeds = [42 + i for i in range(seeds)]
+        seeds = list(seed_range("seeds", seeds))
     if not isinstance(seeds, list):
         raise SuiteError(f"seeds must be a count or a list of integers, got {seeds!r}")
     tuning_args = dict(tuning_data)
@@ -336,7 +383,7 @@ def load_suite(name_or_path: str) -> Suite:
     suites = builtin_suites()
     if name_or_path in suites:
         return suites[name_or_path]
-    path = Path(name_or_path)
+    path = check_path("--suite", name_or_path)
     if not path.suffix == ".toml":
         raise SuiteError(
             f"unknown suite {name_or_path!r}; built in: {', '.join(suites)}, or a .toml file"

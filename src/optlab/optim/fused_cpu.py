@@ -23,10 +23,16 @@ into a cache folder (``$OPTLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optlab`` or
 ``~/.cache/optlab``; where that cannot be written, ``optlab-<uid>`` in the temporary
 directory), under a name that hashes the source, the compiler, its flags and
 this CPU's features, so a cache shared between machines never loads code built for
-another CPU. The library is written to a temporary file and renamed into place, so
-concurrent first uses never load a half-written file. Where no compiler works, the kernels
-are unavailable (:func:`unavailable_reason` says why) and the optimizers take their next
-path (``torch.compile``, then the eager loop).
+another CPU. Code is loaded only from this user's private folder: the ``kernels`` folder
+must be a real folder (no symbolic link) owned by this user that no group or other user
+may write to (else the temporary directory's ``optlab-<uid>/kernels``, under the same rule),
+and a cached library must be a regular file owned by this user, not group/other
+writable, or it is rebuilt, before anything is loaded (a library's constructors run as it
+loads, before any check of its contents). A cached library that does not load, lacks a
+kernel or has another ABI is rebuilt once. The library is written to a temporary file
+and renamed into place, so concurrent first uses never load a half-written file. Where no
+compiler works, the kernels are unavailable (:func:`unavailable_reason` says why) and the
+optimizers take their next path (``torch.compile``, then the eager loop).
 
 Numbers: the kernels are built with ``-ffp-contract=off`` and no fast-math, so each
 operation rounds as torch's does; torch's own CPU kernels fuse some multiply-adds (e.g.
@@ -72,6 +78,8 @@ FLAGS = (
 SERIAL_FLAGS = tuple(flag for flag in FLAGS if flag != "-fopenmp")
 #: The ABI version ``optlab_fused_cpu_abi()`` must return.
 ABI = 3
+#: The rules with a kernel (``optlab_<rule>_<dtype>`` for each dtype).
+RULES = ("imo", "mamgd")
 #: The dtypes with a kernel.
 DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -134,6 +142,11 @@ def _cpu_features() -> str:
         return f"{platform.machine()} {platform.processor()}"
 
 
+class UntrustedCacheError(RuntimeError):
+    """A cache location is not this user's private folder or file: no code is loaded from
+    it."""
+
+
 def _private_folder(folder: Path) -> Path:
     """``folder`` created for this user alone (0700), or refused if it exists and someone
     else owns it or may write to it: code is loaded from there, and a shared temporary
@@ -143,14 +156,78 @@ def _private_folder(folder: Path) -> Path:
     return folder
 
 
+def _owner() -> int | None:
+    """This process's user id (None where the platform has no POSIX owners)."""
+    getuid = getattr(os, "getuid", None)
+    return getuid() if getuid is not None else None
+
+
+def _untrusted(info: os.stat_result, owner: int | None) -> bool:
+    """Whether an entry with ``info`` (from ``lstat``) may have been written by someone
+    else: a symbolic link, another owner, or group/other write permission."""
+    import stat
+
+    if stat.S_ISLNK(info.st_mode) or info.st_mode & 0o022:
+        return True
+    return owner is not None and info.st_uid != owner
+
+
 def _check_private(folder: Path) -> None:
+    """Refuse ``folder`` (:class:`UntrustedCacheError`) unless it is a real folder (not a
+    symbolic link) owned by this user that no group or other user may write to."""
+    import stat
+
     info = folder.lstat()
-    owner = getattr(os, "getuid", lambda: info.st_uid)()
-    if folder.is_symlink() or info.st_uid != owner or info.st_mode & 0o022:
-        raise RuntimeError(
+    if _untrusted(info, _owner()) or not stat.S_ISDIR(info.st_mode):
+        raise UntrustedCacheError(
             f"{folder} is not this user's private folder (owner {info.st_uid}, mode "
-            f"{oct(info.st_mode & 0o777)}): not loading kernels from it; set OPTLAB_CACHE_DIR"
+            f"{oct(info.st_mode & 0o777)}{', a symbolic link' if folder.is_symlink() else ''}"
+            "): not loading kernels from it; set OPTLAB_CACHE_DIR"
         )
+
+
+def trusted_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a symbolic link) owned by this user that no
+    group or other user may write to: the rule every cached library passes before it is
+    loaded (its folder passes :func:`_check_private`)."""
+    import stat
+
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    if _untrusted(info, _owner()) or not stat.S_ISREG(info.st_mode):
+        logger.warning(
+            "optlab: ignoring cached kernel library %s (owner %s, mode %s, %s): rebuilding it",
+            path,
+            info.st_uid,
+            oct(info.st_mode & 0o777),
+            "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not this user's private file",
+        )
+        return False
+    return True
+
+
+def kernel_folder() -> Path:
+    """The folder built kernels go to and are loaded from: ``cache_dir()/kernels`` when it
+    is (or can be made) this user's private, writable folder; else ``optlab-<uid>/kernels``
+    in the temporary directory, which must be private too (:class:`UntrustedCacheError`)."""
+    folder = cache_dir() / "kernels"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        _check_private(folder)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")  # noqa: SIM115
+        probe.close()
+        return folder
+    except UntrustedCacheError as error:  # a shared or planted folder: never load from it
+        logger.warning("optlab: %s; using the temporary directory instead", error)
+    except OSError:  # a read-only home: this user's folder in the temporary directory
+        pass
+    folder = _private_folder(Path(tempfile.gettempdir()) / f"optlab-{_user()}") / "kernels"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _check_private(folder)
+    return folder
 
 
 def _user() -> str:
@@ -170,6 +247,18 @@ def _compiler_version(compiler: list[str]) -> str:
     return done.stdout.strip()
 
 
+def library_name(source: bytes, compiler: list[str], flags: Sequence[str] = FLAGS) -> str:
+    """The cached library's file name: a hash of the source, the compiler (and its
+    version), the flags and this CPU's features."""
+    key = hashlib.sha256()
+    for part in (source, " ".join(compiler), _compiler_version(compiler), " ".join(flags)):
+        key.update(part if isinstance(part, bytes) else part.encode())
+        key.update(b"\0")
+    key.update(_cpu_features().encode())
+    key.update(f"{sys.platform} {platform.machine()}".encode())
+    return f"fused_cpu-{key.hexdigest()[:20]}.so"
+
+
 def _build(
     source: bytes,
     compiler: list[str],
@@ -179,26 +268,10 @@ def _build(
 ) -> Path:
     """Compile ``source`` with ``flags`` into the cache (or find it there, unless
     ``rebuild``) and return the library path."""
-    key = hashlib.sha256()
-    for part in (source, " ".join(compiler), _compiler_version(compiler), " ".join(flags)):
-        key.update(part if isinstance(part, bytes) else part.encode())
-        key.update(b"\0")
-    key.update(_cpu_features().encode())
-    key.update(f"{sys.platform} {platform.machine()}".encode())
-    name = f"fused_cpu-{key.hexdigest()[:20]}.so"
-    folder = cache_dir() / "kernels"
-    if (folder / name).exists() and not rebuild:
+    name = library_name(source, compiler, flags)
+    folder = kernel_folder()
+    if not rebuild and trusted_file(folder / name):
         return folder / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")  # noqa: SIM115
-        probe.close()
-    except OSError:  # a read-only home: this user's folder in the temporary directory
-        folder = _private_folder(Path(tempfile.gettempdir()) / f"optlab-{_user()}") / "kernels"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        _check_private(folder)
-        if (folder / name).exists() and not rebuild:
-            return folder / name
     target = folder / name
     with tempfile.TemporaryDirectory(prefix="optlab-build-") as scratch:
         source_path = Path(scratch) / SOURCE_NAME
@@ -280,11 +353,29 @@ def _build_and_open(source: bytes, compiler: list[str], flags: Sequence[str]) ->
 
 
 def _open(path: Path) -> ctypes.CDLL:
+    """Load the library at ``path`` (checked again: this user's private file) and check
+    its ABI and that it exports every kernel; OSError (so the caller rebuilds) if not."""
+    if not trusted_file(path):
+        raise OSError(f"{path}: not this user's private file")
     library = ctypes.CDLL(str(path))
-    abi = library.optlab_fused_cpu_abi()
-    if abi != ABI:
-        raise OSError(f"{path.name}: kernel ABI {abi}, expected {ABI}")
+    names = ["optlab_fused_cpu_abi", *(f"optlab_{r}_{d}" for r in RULES for d in DTYPES.values())]
+    missing = [name for name in names if not hasattr(library, name)]
+    abi = None if missing else library.optlab_fused_cpu_abi()
+    if missing or abi != ABI:
+        _close(library)  # so that a rebuilt file at the same path is loaded afresh
+        reason = f"missing symbol {missing[0]}" if missing else f"kernel ABI {abi}, expected {ABI}"
+        raise OSError(f"{path.name}: {reason}")
     return library
+
+
+def _close(library: ctypes.CDLL) -> None:
+    """Unload ``library`` (POSIX ``dlclose``): the dynamic loader would otherwise hand back
+    this handle for the same path, even after the file there was replaced."""
+    import _ctypes
+
+    close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary", None)
+    if close is not None:
+        close(library._handle)
 
 
 def available() -> bool:

@@ -67,9 +67,16 @@ def check_real(
     return number
 
 
+MAX_LR = float(torch.finfo(torch.float32).max)
+"""The largest learning rate accepted: the largest float32 (about 3.4e38). A larger one
+cannot be held by float32 parameters (torch's kernels then fail on it mid-run, or a
+population's stacked rates overflow to inf and diverge)."""
+
+
 def check_learning_rate(owner: str, value: Any) -> float:
-    """lr: a finite number >= 0 (a one-element Tensor is accepted, as in torch)."""
-    return check_real(owner, "lr", value, low=0.0, allow_tensor=True)
+    """lr: a finite number >= 0 and <= :data:`MAX_LR` (a one-element Tensor is accepted,
+    as in torch)."""
+    return check_real(owner, "lr", value, low=0.0, high=MAX_LR, allow_tensor=True)
 
 
 def check_member_learning_rates(owner: str, value: Any) -> float | torch.Tensor:
@@ -82,9 +89,14 @@ def check_member_learning_rates(owner: str, value: Any) -> float | torch.Tensor:
                 f"{owner}: lr as per-member learning rates must be a floating tensor, "
                 f"got dtype {value.dtype}"
             )
-        if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
+        if (
+            not bool(torch.isfinite(value).all())
+            or bool((value < 0).any())
+            or bool((value > MAX_LR).any())
+        ):
             raise InvalidValueError(
-                f"{owner}: lr must hold finite numbers >= 0, got {value.tolist()!r}"
+                f"{owner}: lr must hold finite numbers >= 0 and <= {MAX_LR:g}, "
+                f"got {value.tolist()!r}"
             )
         return value
     return check_learning_rate(owner, value)

@@ -55,8 +55,11 @@ read with ``weights_only=True``: loading and running a policy needs torch only. 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -69,6 +72,11 @@ from torch.optim.optimizer import ParamsT
 from optlab.optim.errors import InvalidTypeError, InvalidValueError, OptlabError, UnsupportedError
 from optlab.optim.hyperparameters import check_learning_rate
 
+MAX_HISTORY_LEN = 1_000
+"""At most this many steps of history (a policy's state is ``2 H`` parameter copies)."""
+MAX_HIDDEN = 4_096
+"""At most this wide a hidden layer (about 17M weights at ``H`` = 1,000): a policy file's
+config is checked against these before any network is allocated for it."""
 FORMAT = "optlab-learned-policy"
 VERSION = 1
 SCALE_EPS = 1e-30
@@ -98,11 +106,11 @@ class PolicyConfig:
     log_std_init: float = -0.5
 
     def __post_init__(self) -> None:
-        for name in ("history_len", "hidden"):
+        for name, most in (("history_len", MAX_HISTORY_LEN), ("hidden", MAX_HIDDEN)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
                 raise InvalidValueError(
-                    f"PolicyConfig: {name} must be an integer >= 1, got {value!r}"
+                    f"PolicyConfig: {name} must be an integer >= 1 and <= {most:,}, got {value!r}"
                 )
         for name in ("lr", "action_clip"):
             value = getattr(self, name)
@@ -112,6 +120,7 @@ class PolicyConfig:
                 raise InvalidValueError(
                     f"PolicyConfig: {name} must be a finite number > 0, got {value!r}"
                 )
+        check_learning_rate("PolicyConfig", self.lr)  # at most the largest float32
         value = self.log_std_init
         if (
             isinstance(value, bool)
@@ -277,9 +286,18 @@ def save_policy(policy: LearnedPolicy, path: str | Path) -> Path:
         "config": asdict(policy.config),
         "state_dict": {k: v.detach().cpu().clone() for k, v in policy.net.state_dict().items()},
     }
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, temporary)
-    temporary.replace(path)
+    # a fresh temporary file renamed into place: never writes through a link at either name
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            torch.save(payload, handle)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
     return path
 
 
@@ -296,7 +314,11 @@ def load_policy(path: str | Path) -> LearnedPolicy:
     """Read a policy file; :class:`PolicyFileError` (one line) if missing, corrupt or
     mismatched (another format or version, a config or weights that do not fit)."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        present = path.is_file()
+    except OSError as error:  # e.g. a name too long to look up
+        raise PolicyFileError(f"policy file {path} cannot be read: {error.strerror}") from None
+    if not present:
         raise PolicyFileError(f"policy file {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -13,10 +13,12 @@ On disk under a data dir (``--data-dir``), read with torchvision's dataset class
 - ``CIFAR10``: ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``;
 - ``CIFAR100``: ``cifar-100-python/{train,test,meta}`` (python pickles).
 
-torchvision's CIFAR classes verify the MD5 of every pickle, which only the official files
-pass; they are read here through subclasses whose per-file checksums are None (presence
-only), so that files in the same format load too (the tests write tiny ones). A download
-still verifies the archive's checksum. MNIST's class checks presence only.
+CIFAR's files are python pickles, and unpickling runs code: a pickle is opened only once
+its MD5 is the official one of its name (torchvision's per-file checksums) or a digest
+registered by :func:`register_trusted_digest` (the tests register the tiny files they
+write); any other file is refused, in one line, before it is unpickled. A download also
+verifies the archive's checksum. MNIST's files are plain IDX bytes (no code), checked for
+presence only.
 
 Splits: 60/20/20 (train/validation/test) drawn from the instance seed, stratified by label
 when labels are given; for MNIST and CIFAR the official train set is the train split and
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 import pickle
 import shutil
@@ -37,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from optlab.durable import atomic_writer
+from optlab.inputs import check_path
 from optlab.problems.base import Batch, BuildContext, DataSplits, ProblemError
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -189,7 +194,7 @@ def files_present(dataset: str, data_dir: Path | str | None) -> bool:
     """Whether ``data_dir`` holds every file of ``dataset`` (MNIST: plain or ``.gz``)."""
     if data_dir is None:
         return False
-    root = Path(data_dir)
+    root = check_path("--data-dir", data_dir)
     if dataset == "MNIST":
         raw = root / "MNIST" / "raw"
         return all(
@@ -251,10 +256,63 @@ def _decompress_mnist(root: Path) -> None:
         plain, packed = raw / name, raw / f"{name}.gz"
         if plain.is_file() or not packed.is_file():
             continue
-        partial = raw / f".{name}.partial"
-        with gzip.open(packed, "rb") as source, open(partial, "wb") as sink:
-            shutil.copyfileobj(source, sink)
-        os.replace(partial, plain)
+        with gzip.open(packed, "rb") as source, atomic_writer(plain) as sink:
+            shutil.copyfileobj(source, sink)  # a fresh temporary file: never through a link
+
+
+_TRUSTED_DIGESTS: set[str] = set()
+"""MD5 digests registered by :func:`register_trusted_digest` (beside the official ones)."""
+
+
+def register_trusted_digest(digest_or_path: str | os.PathLike[str]) -> str:
+    """Trust the CIFAR pickle with this MD5 (a 32-digit hex string), or the file at this
+    path as it is now (its MD5 is taken), beside the official files; return the digest.
+
+    For files you made yourself in CIFAR's format (the tests' tiny sets): a pickle can run
+    code when opened, so only files whose exact bytes are known are ever opened.
+    """
+    text = os.fspath(digest_or_path)
+    if len(text) == 32 and all(c in "0123456789abcdef" for c in text.lower()):
+        digest = text.lower()
+    else:
+        digest = _md5(Path(text))
+    _TRUSTED_DIGESTS.add(digest)
+    return digest
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def official_digests(dataset: str) -> dict[str, str]:
+    """The official MD5 of each pickle of ``dataset`` (``CIFAR10``, ``CIFAR100``), by file
+    name, as torchvision's dataset class lists them."""
+    from torchvision import datasets
+
+    base = getattr(datasets, dataset)
+    return {
+        **{name: md5 for name, md5 in (*base.train_list, *base.test_list)},
+        base.meta["filename"]: base.meta["md5"],
+    }
+
+
+def verify_cifar_files(dataset: str, root: Path) -> None:
+    """Raise :class:`ValueError` (one line) naming the first pickle of ``dataset`` under
+    ``root`` that is neither the official file of its name nor a registered digest."""
+    folder, names = _CIFAR_FILES[dataset]
+    official = official_digests(dataset)
+    for name in names:
+        digest = _md5(root / folder / name)
+        if digest != official.get(name) and digest not in _TRUSTED_DIGESTS:
+            raise ValueError(
+                f"{folder}/{name} is not the official {dataset} file (MD5 {digest}, expected "
+                f"{official.get(name)}): not unpickling it (a pickle can run code); "
+                "register_trusted_digest() trusts a file you made"
+            )
 
 
 @functools.cache
@@ -269,7 +327,8 @@ def _unverified_cifar(dataset: str) -> type:
             "train_list": [[name, None] for name, _ in base.train_list],
             "test_list": [[name, None] for name, _ in base.test_list],
             "meta": {**base.meta, "md5": None},
-            "__doc__": f"torchvision's {dataset} checking that the pickles exist, not their MD5.",
+            "__doc__": f"torchvision's {dataset} checking that the pickles exist (their MD5 is "
+            "checked before: verify_cifar_files).",
         },
     )
 
@@ -292,6 +351,8 @@ def _read_image_set(
     del signature  # part of the cache key only
     from torchvision import datasets
 
+    if dataset != "MNIST":
+        verify_cifar_files(dataset, root)  # before anything is unpickled
     sets = []
     for train in (True, False):
         if dataset == "MNIST":

@@ -15,7 +15,14 @@ parts, one idea each:
 from __future__ import annotations
 
 from optlab.report.document import write_report
-from optlab.report.frames import ReportError
+from optlab.report.frames import ReportError, check_destination, results_folder
 from optlab.report.profile import PerformanceProfile, performance_profile
 
-__all__ = ["PerformanceProfile", "ReportError", "performance_profile", "write_report"]
+__all__ = [
+    "PerformanceProfile",
+    "ReportError",
+    "check_destination",
+    "performance_profile",
+    "results_folder",
+    "write_report",
+]

@@ -26,10 +26,18 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from optlab.bench.store import ResultsStore
+from optlab.durable import write_atomic
 from optlab.report import figures as plots
 from optlab.report import halving
 from optlab.report.formatting import MISSING, compact, short, slug, unique_names
-from optlab.report.frames import ReportError, Run, StoreView, TuningOutcome, load, open_store
+from optlab.report.frames import (
+    Run,
+    StoreView,
+    TuningOutcome,
+    check_destination,
+    load,
+    open_store,
+)
 from optlab.report.landscape import Landscape
 from optlab.report.profile import performance_profile, profile_table, times_to_target
 from optlab.report.tables import (
@@ -381,10 +389,7 @@ def write_report(
     """
     view = load(store, keys)
     halving_runs = halving.halving_records(open_store(store), keys)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"report folder {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_destination(out_dir)
     doc = Document(root=out)
     palette = plots.Palette([*view.series, *(o.optimizer for o in view.tuning)])
     ctx = _Context(view=view, doc=doc, figures_dir=out / "figures", palette=palette)
@@ -409,6 +414,6 @@ def write_report(
     halving.write_section(doc, halving_runs, ctx.save)
     markdown = out / "report.md"
     page = out / "report.html"
-    markdown.write_text(doc.as_markdown(), encoding="utf-8")
-    page.write_text(doc.as_html(title), encoding="utf-8")
+    write_atomic(markdown, doc.as_markdown())  # never through a link at that name
+    write_atomic(page, doc.as_html(title))
     return {"markdown": markdown, "html": page, "figures": list(ctx.written)}

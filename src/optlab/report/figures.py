@@ -30,6 +30,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from optlab.durable import atomic_writer
 from optlab.report.formatting import compact, short
 from optlab.report.frames import Run, TuningOutcome, seed_order
 from optlab.report.landscape import Bounds, Landscape
@@ -489,7 +490,9 @@ def profile_figure(profiles: Mapping[str, PerformanceProfile], palette: Palette)
 
 
 def save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` as a PNG at ``path`` (folders created) and return the path."""
+    """Write ``figure`` as a PNG at ``path`` (folders created; atomically, never through a
+    link at that name) and return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
+    with atomic_writer(path) as handle:
+        figure.savefig(handle, dpi=DPI, format="png", metadata={"Software": None})
     return path

@@ -24,6 +24,7 @@ from typing import Any
 
 from optlab.bench.store import ResultsStore
 from optlab.errors import OptlabError
+from optlab.inputs import PathError, check_path, check_writable_folder
 from optlab.report.formatting import short
 
 
@@ -292,13 +293,40 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 
 
 def open_store(store: ResultsStore | str | os.PathLike[str]) -> ResultsStore:
-    """``store`` itself, or the store at that path (which must exist: a typo is an error)."""
+    """``store`` itself, or the store at that path (which must exist: a typo is an error;
+    it is only read)."""
     if isinstance(store, ResultsStore):
         return store
-    path = Path(store)
+    path = check_path("results store", store)
     if not path.is_dir():
         raise ReportError(f"no results store at {path}: the folder does not exist")
-    return ResultsStore(path)
+    return ResultsStore(path, read_only=True)
+
+
+def results_folder(directory: str | os.PathLike[str]) -> ResultsStore:
+    """The store of a results folder written by ``optlab bench`` (``optlab report DIR``),
+    opened to be read; :class:`ReportError` (one line) if ``directory`` is not one."""
+    path = check_path("results folder", directory)
+    if not (path / "runs").is_dir():
+        raise ReportError(f"{path} is not a results folder (no runs/ inside)")
+    return ResultsStore(path, read_only=True)
+
+
+def check_destination(out_dir: str | os.PathLike[str]) -> Path:
+    """The report folder ``out_dir``, made and proven writable, with nothing but files
+    where ``report.md`` / ``report.html`` go and nothing but a folder where ``figures``
+    goes; :class:`ReportError` (one line) otherwise. ``optlab bench`` calls it before any
+    run, so a report that cannot be written never waits behind hours of runs."""
+    try:
+        out = check_writable_folder("report folder", out_dir)
+    except PathError as error:
+        raise ReportError(str(error)) from None
+    for name, folder in (("report.md", False), ("report.html", False), ("figures", True)):
+        path = out / name
+        if path.exists() and path.is_dir() != folder:
+            kind = "a folder" if folder else "a file"
+            raise ReportError(f"report folder {out}: {name} exists and is not {kind}")
+    return out
 
 
 def load(

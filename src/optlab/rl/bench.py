@@ -26,9 +26,17 @@ from optlab import problems
 from optlab.bench.runner import DataOptions, RunConfig, execute_and_store, run_suite
 from optlab.bench.store import ResultsStore
 from optlab.bench.suite import Suite, Tuning
+from optlab.durable import atomic_writer, write_atomic
 from optlab.optim.learned import file_digest, load_policy
 from optlab.optim.registry import LEARNED_PREFIX
-from optlab.rl.instances import RLError, check_count, instance_seeds, problem_name
+from optlab.rl.instances import (
+    MAX_INSTANCES,
+    MAX_SEEDS,
+    RLError,
+    check_count,
+    instance_seeds,
+    problem_name,
+)
 
 BASELINES = ("adam", "sgd", "momentum", "lbfgs")
 LEARNED_LABEL = "learned"
@@ -79,13 +87,18 @@ def bench_policy(
     policy = load_policy(path)  # fails early, one line, on a bad file
     digest = file_digest(path)
     name = problem_name(problem)
-    check_count("instances", instances)
-    check_count("seeds", seeds)
+    check_count("instances", instances, high=MAX_INSTANCES)
+    check_count("seeds", seeds, high=MAX_SEEDS)
     spec = problems.spec(name)
     budget = spec.steps if steps is None else check_count("steps", steps)
     reported = tuple(42 + i for i in range(seeds))
     progress = progress or (lambda stage, done, total: None)
-    store = ResultsStore(out)
+    store = ResultsStore(out)  # a writable folder, proven before any run
+    for name_, folder in (("rl-report.md", False), ("rl-figures", True)):
+        if (store.root / name_).exists() and (store.root / name_).is_dir() != folder:
+            raise RLError(
+                f"--out {out}: {name_} exists and is not a {'folder' if folder else 'file'}"
+            )
     held_out = instance_seeds("heldout", instances, split_seed)
     keys: dict[str, list[str]] = {}
     learned_name = f"{LEARNED_PREFIX}{path}"
@@ -203,7 +216,7 @@ def write_report(
         "",
     ]
     report_path = out / "rl-report.md"
-    report_path.write_text("\n".join(text), encoding="utf-8")
+    write_atomic(report_path, "\n".join(text))
     return BenchOutcome(report_path, rows, table, figures)
 
 
@@ -253,6 +266,7 @@ def _figures(by_label: dict[str, list[dict[str, Any]]], out: Path, problem: str)
     finals.set_title("final test loss over instances x seeds")
     figure.tight_layout()
     path = folder / f"{problem}-learned.png"
-    figure.savefig(path, dpi=100)
+    with atomic_writer(path) as handle:
+        figure.savefig(handle, dpi=100, format="png")
     plt.close(figure)
     return [path]

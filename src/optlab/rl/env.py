@@ -45,6 +45,7 @@ import torch
 from optlab.errors import InvalidValueError
 from optlab.optim.learned import PolicyConfig, coordinate_features
 from optlab.rl.instances import (
+    MAX_INSTANCES,
     SPLITS,
     InstanceSeeds,
     Objective,
@@ -90,7 +91,7 @@ class EnvConfig:
         problem_name(self.problem)
         if self.split not in SPLITS:
             raise RLError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
-        check_count("num_problems", self.num_problems)
+        check_count("num_problems", self.num_problems, high=MAX_INSTANCES)
         check_count("split_seed", self.split_seed, low=0)
         if self.observation not in ("coordinate", "seeds"):
             raise RLError(f"observation must be 'coordinate' or 'seeds', got {self.observation!r}")

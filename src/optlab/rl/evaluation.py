@@ -20,7 +20,14 @@ import torch
 
 from optlab import optim
 from optlab.optim.learned import Learned, LearnedPolicy
-from optlab.rl.instances import InstanceSeeds, Objective, check_count, instance_seeds, problem_name
+from optlab.rl.instances import (
+    MAX_INSTANCES,
+    InstanceSeeds,
+    Objective,
+    check_count,
+    instance_seeds,
+    problem_name,
+)
 
 LEARNED = "learned"
 
@@ -78,7 +85,7 @@ def compare_on_instances(
 ) -> Comparison:
     """Run the policy and each baseline ``name -> hyperparameters`` (registry names) on
     ``count`` instances of ``split`` for ``steps`` steps each (same starts for all)."""
-    check_count("count", count)
+    check_count("count", count, high=MAX_INSTANCES)
     check_count("steps", steps)
     name = problem_name(problem)
     seeds = instance_seeds(split, count, split_seed)

@@ -56,10 +56,20 @@ def problem_name(family: str) -> str:
     return name
 
 
-def check_count(field_name: str, value: object, low: int = 1) -> int:
-    """An integer >= ``low`` or :class:`RLError` naming the field."""
+MAX_INSTANCES = 100_000
+"""At most this many instances (``--instances``, ``--num-problems``): each is a seed pair
+held in memory and a problem built, so a larger count is a typo."""
+MAX_SEEDS = 10_000
+"""At most this many seeds per instance (``optlab rl bench --seeds``)."""
+
+
+def check_count(field_name: str, value: object, low: int = 1, high: int | None = None) -> int:
+    """An integer >= ``low`` (and <= ``high``, where given) or :class:`RLError` naming the
+    field."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise RLError(f"{field_name} must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise RLError(f"{field_name} must be an integer <= {high:,}, got {value:,}")
     return value
 
 
@@ -75,7 +85,7 @@ def instance_seeds(split: str, count: int, split_seed: int = 0) -> list[Instance
     """``count`` instances of ``split`` (``train``: even instance seeds, ``heldout``: odd)."""
     if split not in SPLITS:
         raise RLError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    check_count("count", count)
+    check_count("count", count, high=MAX_INSTANCES)
     check_count("split_seed", split_seed, low=0)
     parity = SPLITS.index(split)
     rng = np.random.default_rng([split_seed, parity])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,9 +26,10 @@ from typing import Any
 
 import torch
 
+from optlab.durable import write_atomic
 from optlab.optim.learned import LearnedPolicy, PolicyConfig, file_digest, save_policy
 from optlab.rl.env import EnvConfig, OptimizationEnv
-from optlab.rl.instances import RLError, check_count, problem_name
+from optlab.rl.instances import MAX_INSTANCES, RLError, check_count, problem_name
 
 Progress = Callable[[int, int], None]
 """``progress(timesteps_done, timesteps_total)``."""
@@ -89,7 +91,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         problem_name(self.problem)
-        check_count("num_problems", self.num_problems)
+        check_count("num_problems", self.num_problems, high=MAX_INSTANCES)
         check_count("passes", self.passes)
         if self.timesteps is not None:
             check_count("timesteps", self.timesteps)
@@ -156,9 +158,8 @@ def _check_writable(out: Path) -> None:
     """Fail before training, not after it, when ``out`` cannot be written."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        probe = out.with_name(f".{out.name}.probe")
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.probe"):
+            pass  # created exclusively: never through a link
     except OSError as error:
         raise RLError(f"--out {out} cannot be written: {error.strerror or error}") from None
 
@@ -245,7 +246,5 @@ def train_policy(
         "cpu_count": os.cpu_count(),
     }
     config_path = config_path_of(out)
-    temporary = config_path.with_name(f".{config_path.name}.tmp")
-    temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    temporary.replace(config_path)
+    write_atomic(config_path, json.dumps(record, indent=2))
     return TrainingOutcome(out, config_path, seconds, int(model.num_timesteps), mean_reward)

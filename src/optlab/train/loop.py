@@ -129,6 +129,22 @@ def evaluate(instance: ProblemInstance, split: Batch | None) -> tuple[float, flo
     return total_loss / max(count, 1), accuracy
 
 
+def check_lr_fits(optimizer: torch.optim.Optimizer) -> None:
+    """:class:`ValueError` (one line, before any step) if a group's ``lr`` is larger than
+    its parameters' dtype can hold (e.g. 1e5 for float16): torch's kernels fail on it."""
+    for index, group in enumerate(optimizer.param_groups):
+        lr = group.get("lr")
+        if lr is None:
+            continue
+        largest = float(torch.as_tensor(lr).abs().max()) if torch.is_tensor(lr) else abs(lr)
+        for param in group["params"]:
+            if param.is_floating_point() and largest > torch.finfo(param.dtype).max:
+                raise ValueError(
+                    f"lr {largest:g} of parameter group {index} is larger than its "
+                    f"{param.dtype} parameters can hold (at most {torch.finfo(param.dtype).max:g})"
+                )
+
+
 def train(
     instance: ProblemInstance,
     optimizer: torch.optim.Optimizer,
@@ -137,6 +153,7 @@ def train(
     on_evaluation: Callable[[TrainResult], None] | None = None,
 ) -> TrainResult:
     """Train ``instance.model`` with ``optimizer`` (see the module docstring)."""
+    check_lr_fits(optimizer)
     model = instance.model
     batches = BatchStream(instance, config.data_seed)
     validation = instance.data.validation if instance.data else None

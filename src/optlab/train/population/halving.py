@@ -46,6 +46,9 @@ from optlab.train.population.optimizer import population_optimizer
 from optlab.train.population.stacked import Population, PopulationError
 from optlab.train.population.streams import DATA_ORDERS, MemberBatches, make_batches
 
+MAX_MEMBERS = 100_000
+"""At most this many members in a halving run (``--num-models``)."""
+
 
 @dataclass(frozen=True)
 class HalvingConfig:
@@ -83,6 +86,8 @@ class HalvingConfig:
                 raise PopulationError(f"{name} must be an integer >= {low}, got {value!r}")
 
         integer("members", 1)
+        if self.members > MAX_MEMBERS:  # a model copy each: a larger count is a typo
+            raise PopulationError(f"members must be <= {MAX_MEMBERS:,}, got {self.members:,}")
         integer("steps_per_round", 1)
         integer("final_steps", 0)
         factor = self.reduce_factor
