@@ -29,22 +29,30 @@ app = typer.Typer(
 )
 console = Console()
 
-USER_ERRORS = (OptlabError, ValueError, TypeError, KeyError)
+BUG_HINT = (
+    "optlab: this is a bug in optlab, not in your input: please report it with the "
+    "traceback below and the command you ran"
+)
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an invalid-input error into one line on stderr and exit status 2."""
+    """Turn an :class:`OptlabError` (invalid input) into one line on stderr and exit
+    status 2; any other exception is a bug: a hint to report it, then the exception goes on
+    (Python prints its traceback and exits 1)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except USER_ERRORS as error:
+        except OptlabError as error:
             message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            if isinstance(error, KeyError):
-                message = message.strip("'\"")
             typer.echo(f"optlab: error: {message}", err=True)
             raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:
+            typer.echo(BUG_HINT, err=True)
+            raise
 
     return wrapper
 

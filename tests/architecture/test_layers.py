@@ -39,7 +39,19 @@ def test_the_contracts_catch_an_upward_import(tmp_path: Path) -> None:
     for folder in ("optim", "train", "reference", "testing"):
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
-    for name in ("cli", "report", "rl", "bench", "problems", "durable", "errors", "demo", "keras"):
+    names = (
+        "cli",
+        "report",
+        "rl",
+        "bench",
+        "problems",
+        "durable",
+        "errors",
+        "inputs",
+        "demo",
+        "keras",
+    )
+    for name in names:
         (package / f"{name}.py").write_text("")
     (package / "__init__.py").write_text("")
     (package / "optim" / "__init__.py").write_text("import optlab.train\n")

@@ -138,3 +138,25 @@ def test_multi_init_stores_its_run_and_reuses_it(tmp_path: Path) -> None:
     assert "## Successive halving (multi-init)" in text and "| 1 | 4 |" in text
     figures = list((tmp_path / "figures").glob("logistic-adam-halving-*.png"))
     assert len(figures) == 1 and figures[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_only_optlab_errors_are_one_line_and_a_bug_keeps_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain ValueError from inside the library is a bug, not invalid input: the command
+    prints a hint to report it and lets the exception (its traceback) through: exit 1, not
+    the user-error 2."""
+    from optlab.bench import runner as bench_runner
+
+    def broken(*args, **kwargs):
+        raise ValueError("internal invariant broken")
+
+    monkeypatch.setattr(bench_runner, "run_suite", broken)
+    result = runner.invoke(
+        app, ["bench", "--problems", "beale", "--optimizers", "adam", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, ValueError)
+    assert "internal invariant broken" in str(result.exception)
+    assert "this is a bug in optlab" in result.stderr
+    assert "optlab: error:" not in result.stderr

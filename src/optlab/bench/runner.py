@@ -42,7 +42,7 @@ import torch
 from optlab import optim, problems
 from optlab.bench.store import ResultsStore, config_key
 from optlab.bench.suite import Suite
-from optlab.errors import OptlabError
+from optlab.errors import InvalidValueError, OptlabError
 from optlab.problems.base import BuildContext, ProblemInstance
 from optlab.train.loop import TrainConfig, train
 
@@ -517,7 +517,7 @@ def run_suite(
     ``workers`` processes (:func:`optlab.bench.ray_backend.run_suite_on_ray` passes Ray's).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        raise InvalidValueError(f"workers must be an integer >= 1, got {workers!r}")
     progress = progress or (lambda stage, done, total: None)
     outcome = SuiteOutcome()
     data_dir = Path(data.data_dir) if data.data_dir else None

@@ -308,7 +308,7 @@ def verify_cifar_files(dataset: str, root: Path) -> None:
     for name in names:
         digest = _md5(root / folder / name)
         if digest != official.get(name) and digest not in _TRUSTED_DIGESTS:
-            raise ValueError(
+            raise ValueError(  # the loader turns it into one ProblemError line
                 f"{folder}/{name} is not the official {dataset} file (MD5 {digest}, expected "
                 f"{official.get(name)}): not unpickling it (a pickle can run code); "
                 "register_trusted_digest() trusts a file you made"

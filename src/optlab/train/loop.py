@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from optlab.errors import InvalidValueError
 from optlab.problems.base import Batch, ProblemInstance
 from optlab.train.core import (
     BatchStream,
@@ -73,13 +74,15 @@ class TrainConfig:
         for name in ("steps", "eval_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig: {name} must be an integer >= 1, got {value!r}")
+                raise InvalidValueError(
+                    f"TrainConfig: {name} must be an integer >= 1, got {value!r}"
+                )
         if self.patience is not None and (
             isinstance(self.patience, bool)
             or not isinstance(self.patience, int)
             or self.patience < 1
         ):
-            raise ValueError(
+            raise InvalidValueError(
                 f"TrainConfig: patience must be an integer >= 1 or None, got {self.patience!r}"
             )
 
@@ -139,7 +142,7 @@ def check_lr_fits(optimizer: torch.optim.Optimizer) -> None:
         largest = float(torch.as_tensor(lr).abs().max()) if torch.is_tensor(lr) else abs(lr)
         for param in group["params"]:
             if param.is_floating_point() and largest > torch.finfo(param.dtype).max:
-                raise ValueError(
+                raise InvalidValueError(
                     f"lr {largest:g} of parameter group {index} is larger than its "
                     f"{param.dtype} parameters can hold (at most {torch.finfo(param.dtype).max:g})"
                 )
