@@ -37,7 +37,7 @@ MAX_POINTS = 300
 """The most points one trace holds (curves, trajectories)."""
 DIGITS = 4
 """Significant digits of the numbers written into the page."""
-HEIGHT = 440
+HEIGHT = 500
 DASHES = {"-": "solid", "--": "dash", "-.": "dashdot", ":": "dot"}
 
 

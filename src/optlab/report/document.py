@@ -139,7 +139,7 @@ class Document:
 
     def as_html(self, title: str) -> str:
         """A complete, self-contained interactive HTML page."""
-        return interactive.page(title, self.html, CSS)
+        return interactive.page(title, self.html, CSS, charts=self.chart_count > 0)
 
 
 def _plural(count: int, word: str) -> str:

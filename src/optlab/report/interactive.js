@@ -4,7 +4,8 @@
 (function () {
   "use strict";
 
-  var TEMPLATE = JSON.parse(document.getElementById("optlab-template").textContent);
+  var template = document.getElementById("optlab-template"); // absent from a page without charts
+  var TEMPLATE = template ? JSON.parse(template.textContent) : null;
   var CONFIG = { displaylogo: false, responsive: true, showLink: false };
   var charts = new Map(); // plot element -> {spec, x: index of the x variant shown, own, ready}
 

@@ -42,7 +42,7 @@ CSS = """
 #problem-picker select { font-size: 1em; margin-left: .4em; }
 #problem-picker .hint { color: #666; font-size: .85em; margin-left: 1em; }
 figure.chart { margin: 1.2em 0; }
-figure.chart div.plot { width: 100%; min-height: 440px; }
+figure.chart div.plot { width: 100%; min-height: 500px; }
 .controls { display: flex; flex-wrap: wrap; gap: .4em 1.4em; align-items: center;
             font-size: .85em; color: #333; }
 .controls button { font: inherit; border: 1px solid #aaa; background: #f5f5f5;
@@ -107,17 +107,22 @@ def _assets() -> tuple[str, str, str]:
     return get_plotlyjs(), template, driver
 
 
-def page(title: str, body: Sequence[str], css: str) -> str:
-    """A complete page: ``body`` (HTML blocks), ``css`` and this module's own, plotly.js,
-    the template and the driver script, each once."""
+def page(title: str, body: Sequence[str], css: str, *, charts: bool = True) -> str:
+    """A complete page: ``body`` (HTML blocks), ``css`` and this module's own, the driver
+    script and (unless ``charts`` is false: a page without any) plotly.js and the template,
+    each once."""
     plotly_js, template, driver = _assets()
+    library = (
+        f"<script>{plotly_js}</script>\n"
+        f'<script type="application/json" id="optlab-template">{template}</script>\n'
+        if charts
+        else ""
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{css}{CSS}</style>\n</head>\n"
         "<body>\n" + "\n".join(body) + "\n"
-        f"<script>{plotly_js}</script>\n"
-        f'<script type="application/json" id="optlab-template">{template}</script>\n'
-        f"<script>{driver}</script>\n</body>\n</html>\n"
+        f"{library}<script>{driver}</script>\n</body>\n</html>\n"
     )
