@@ -33,7 +33,7 @@ from optlab.report.figures import (
 )
 from optlab.report.formatting import compact, short
 from optlab.report.frames import Run, TuningOutcome
-from optlab.report.landscape import Landscape
+from optlab.report.landscape import Bounds, Landscape
 from optlab.report.tables import SeriesSummary
 
 CONTOUR_POINTS = 70
@@ -235,9 +235,9 @@ def loss_chart(problem: str, runs: Sequence[Run], palette: Palette) -> Chart:
     )
 
 
-def _contour(landscape: Landscape, bounds: tuple[tuple[float, float], ...]) -> go.Contour | None:
+def _contour(landscape: Landscape, bounds: Bounds) -> go.Contour | None:
     try:
-        grid = landscape.gap_grid(bounds, CONTOUR_POINTS)  # type: ignore[arg-type]
+        grid = landscape.gap_grid(bounds, CONTOUR_POINTS)
     except Exception:
         # A landscape that cannot be drawn costs the contours, not the report.
         return None
