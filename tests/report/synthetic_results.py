@@ -216,3 +216,36 @@ def fake_landscape(problem: str, instance_seed: int | None = None):
     return Landscape(
         function=bowl, bounds=((-2.0, 3.0), (-1.5, 2.5)), minima=((1.0, 1.0),), optimum=0.0
     )
+
+
+HALVING_CONFIG = {"problem": "digits-mlp", "optimizer": "adam", "hyperparameters": {"lr": 0.001},
+                  "members": 4, "reduce_factor": 0.5, "steps_per_round": 10, "data_seed": 42,
+                  "instance_seed": 42, "data": "x"}  # fmt: skip
+
+
+def add_halving(store: ResultsStore) -> None:
+    """One halving run (4 members, winner init seed 4, seed 3 NaN) and one seed study
+    (2 repeats of 3 steps, target 0.21) on ``digits-mlp`` with adam."""
+    rounds = [
+        {"seeds": [1, 2, 3, 4], "val_loss": [0.9, 0.5, math.nan, 0.7], "kept": [2, 4]},
+        {"seeds": [2, 4], "val_loss": [0.4, 0.3], "kept": [4]},
+    ]
+    store.put(
+        "halving",
+        {**HALVING_CONFIG, "final_steps": 5, "init_seeds": [1, 2, 3, 4]},
+        {"rounds": rounds, "winner_seed": 4, "final_val_loss": 0.2, "test_loss": 0.25},
+    )
+    curves = [
+        {"step": [20.0, 40.0, 60.0], "winner": [0.5, 0.2, 0.1], "default": [0.6, 0.3, 0.2],
+         "median": [0.55, 0.25, 0.15]},
+        {"step": [20.0, 40.0, 60.0], "winner": [0.5, 0.3, 0.2], "default": [0.7, 0.5, 0.4],
+         "median": [0.6, 0.35, 0.2]},
+    ]  # fmt: skip
+    study = {"study": "seed-study", "repeats": 2, "steps": 60, "eval_every": 20,
+             "default_seed": 42, "first_seed": 1000}  # fmt: skip
+    store.put(
+        "halving",
+        {**HALVING_CONFIG, **study},
+        {"winner": [40.0, 60.0], "default": [50.0, math.inf], "median": [50.0, 50.0],
+         "winner_seeds": [1003, 1005], "curves": curves, "target": 0.21, "summary": {}},
+    )  # fmt: skip

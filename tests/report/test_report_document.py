@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import json
 import math
 import re
 from pathlib import Path
@@ -15,7 +15,7 @@ from optlab.report import ReportError, write_report
 from optlab.report import landscape as landscape_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +75,20 @@ def test_figures_are_real_pngs(report) -> None:
 def test_html_is_self_contained(report) -> None:
     paths, _ = report
     page = paths["html"].read_text(encoding="utf-8")
-    images = DATA_URI.findall(page)
-    assert len(images) == len(paths["figures"])
-    embedded = {base64.b64decode(data) for data in images}
-    assert embedded == {p.read_bytes() for p in paths["figures"]}
-    text = DATA_URI.sub("data:", page)  # base64 may spell "http" by chance
-    assert "http" not in text.lower()
-    assert "//" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', text))
-    assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', text))
-    assert "<style>" in page and "<link" not in page and "<script" not in page
+    assert page.count("* plotly.js v") == 1  # the library, embedded once
+    assert 'http-equiv="Content-Security-Policy" content="default-src \'none\'' in page
+    markup = SCRIPT.sub("<script></script>", page)  # what the scripts hold aside
+    assert not re.search(r"https?:|//", markup) and "<link" not in markup
+    assert "<script src" not in markup and "<img" not in markup  # charts replace the PNGs
+    assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', markup))
+    kinds = re.findall(r'<figure class="chart" data-kind="([^"]+)"', page)
+    assert len(kinds) == len(paths["figures"])  # one chart per PNG of report.md
+    assert sorted(set(kinds)) == ["accuracy", "loss", "profile", "trajectories", "tuning"]
+    specs = re.findall(r'<script type="application/json" id="chart-\d+-spec">(.*?)</script>', page)
+    assert len(specs) == len(kinds)
+    for spec in specs:
+        figure = json.loads(spec)["figure"]
+        assert figure["data"] and "template" not in figure["layout"]  # the page's, once
 
 
 def test_header_counts_notes_and_reproduction(report) -> None:
@@ -156,7 +161,8 @@ def test_empty_store(tmp_path: Path) -> None:
     assert "no reported runs" in markdown
     assert "**0 problems**" in markdown
     assert paths["figures"] == []
-    assert paths["html"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    page = paths["html"].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "plotly.js" not in page  # no chart to draw
 
 
 def test_store_given_as_a_path_must_exist(tmp_path: Path) -> None:

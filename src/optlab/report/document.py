@@ -2,8 +2,10 @@
 
 :func:`write_report` reads a results store (:mod:`optlab.report.frames`), draws the figures
 (:mod:`optlab.report.figures`) into ``out_dir/figures/``, and writes ``report.md`` (which
-links the PNG files) and ``report.html`` (which embeds them as base64 data URIs, with inline
-CSS and no external request, so the one file can be mailed or archived).
+links the PNG files) and ``report.html``, an interactive page where each figure is a Plotly
+chart of the same numbers (:mod:`optlab.report.charts`); the page embeds everything it needs
+and makes no request (:mod:`optlab.report.interactive`), so the one file can be mailed or
+archived.
 
 Layout: a header (counts, notes, how the numbers were measured, how to reproduce), an
 overview table (best optimizer per problem), the performance profiles across problems, then
@@ -27,8 +29,9 @@ from matplotlib.figure import Figure
 
 from optlab.bench.store import ResultsStore
 from optlab.durable import write_atomic
+from optlab.report import charts, halving, halving_charts, interactive, problem_charts
 from optlab.report import figures as plots
-from optlab.report import halving
+from optlab.report.charts import Chart
 from optlab.report.formatting import MISSING, compact, short, slug, unique_names
 from optlab.report.frames import (
     Run,
@@ -85,12 +88,16 @@ class Document:
     root: Path
     markdown: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    chart_count: int = 0
 
-    def heading(self, level: int, text: str, anchor: str | None = None) -> None:
-        """A section heading (``anchor`` becomes the HTML id)."""
+    def heading(
+        self, level: int, text: str, anchor: str | None = None, css: str | None = None
+    ) -> None:
+        """A section heading (``anchor`` becomes the HTML id, ``css`` its class)."""
         self.markdown.append(f"{'#' * level} {text}")
         ident = f' id="{html.escape(anchor)}"' if anchor else ""
-        self.html.append(f"<h{level}{ident}>{html.escape(text)}</h{level}>")
+        klass = f' class="{css}"' if css else ""
+        self.html.append(f"<h{level}{ident}{klass}>{html.escape(text)}</h{level}>")
 
     def paragraph(self, text: str, css: str | None = None) -> None:
         """A paragraph (``code`` and **bold** spans allowed)."""
@@ -117,10 +124,17 @@ class Document:
         self.markdown.append(to_markdown(table))
         self.html.append(to_html(table))
 
-    def figure(self, path: Path, caption: str) -> None:
-        """A figure: linked in Markdown, embedded as a base64 PNG in HTML."""
+    def figure(self, path: Path, caption: str, chart: Chart | None = None) -> None:
+        """A figure: linked in Markdown; in HTML, ``chart`` (interactive) when given, else
+        the PNG embedded as base64."""
         relative = path.relative_to(self.root).as_posix()
         self.markdown.append(f"![{path.stem}]({relative})\n\n*{caption}*")
+        if chart is not None:
+            self.chart_count += 1
+            self.html.append(
+                interactive.chart_html(chart, _inline_html(caption), f"chart-{self.chart_count}")
+            )
+            return
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         self.html.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
@@ -132,13 +146,8 @@ class Document:
         return "\n\n".join(self.markdown) + "\n"
 
     def as_html(self, title: str) -> str:
-        """A complete, self-contained HTML page."""
-        body = "\n".join(self.html)
-        return (
-            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
-            f"<body>\n{body}\n</body>\n</html>\n"
-        )
+        """A complete, self-contained interactive HTML page."""
+        return interactive.page(title, self.html, CSS, charts=self.chart_count > 0)
 
 
 def _plural(count: int, word: str) -> str:
@@ -300,7 +309,11 @@ def _profiles(ctx: _Context) -> None:
         "height at the right end is the fraction of problems it solves at all."
     )
     path = ctx.save(plots.profile_figure(profiles, ctx.palette), "all-problems", "profile")
-    doc.figure(path, "Performance profiles on gradient evaluations (left) and wall time (right)")
+    doc.figure(
+        path,
+        "Performance profiles on gradient evaluations and on wall time",
+        charts.profile_chart(profiles, ctx.palette),
+    )
     for title, profile in profiles.items():
         doc.paragraph(f"**Ranked by area under the profile, {title} to target**")
         doc.table(profile_table(profile))
@@ -314,7 +327,7 @@ def _problem_section(ctx: _Context, problem: str, summaries: list[SeriesSummary]
     optimum = next((r.optimum for r in runs if r.optimum is not None), None)
     accuracy = any(run.has_accuracy for run in runs)
     budgets = [o.budget for o in outcomes if o.budget is not None]
-    doc.heading(2, problem, ctx.name(problem))
+    doc.heading(2, problem, ctx.name(problem), "problem")
     description = _description(problem)
     facts = []
     if target is not None:
@@ -333,6 +346,7 @@ def _problem_section(ctx: _Context, problem: str, summaries: list[SeriesSummary]
         path,
         f"{problem}: validation loss against gradient evaluations (mean over seeds, band: "
         "min-max, dashed: target, ×: a seed diverged there)",
+        problem_charts.loss_chart(problem, runs, ctx.palette),
     )
     trajectories = [run for run in runs if _is_2d(run)]
     if trajectories:
@@ -340,14 +354,19 @@ def _problem_section(ctx: _Context, problem: str, summaries: list[SeriesSummary]
         landscape = _landscape(problem, seed)
         figure = plots.trajectory_figure(problem, trajectories, ctx.palette, landscape)
         path = ctx.save(figure, problem, "trajectories")
-        doc.figure(path, f"{problem}: optimizer paths (first seed) over log-spaced contours")
+        chart = problem_charts.trajectory_chart(problem, trajectories, ctx.palette, landscape)
+        doc.figure(path, f"{problem}: optimizer paths (first seed) over log-spaced contours", chart)
     if accuracy:
         path = ctx.save(plots.accuracy_figure(problem, summaries, ctx.palette), problem, "accuracy")
-        doc.figure(path, f"{problem}: test accuracy per optimizer over seeds")
+        chart = problem_charts.accuracy_chart(problem, summaries, ctx.palette)
+        doc.figure(path, f"{problem}: test accuracy per optimizer over seeds", chart)
     if outcomes:
         figure = plots.tuning_figure(problem, outcomes, ctx.palette, optimum, target)
         path = ctx.save(figure, problem, "tuning")
-        doc.figure(path, f"{problem}: tuning trials (final validation loss per learning rate)")
+        chart = problem_charts.tuning_chart(problem, outcomes, ctx.palette, optimum, target)
+        doc.figure(
+            path, f"{problem}: tuning trials (final validation loss per learning rate)", chart
+        )
 
 
 def _is_2d(run: Run) -> bool:
@@ -411,7 +430,7 @@ def write_report(
         _profiles(ctx)
         for problem in view.problems:
             _problem_section(ctx, problem, summaries[problem])
-    halving.write_section(doc, halving_runs, ctx.save)
+    halving.write_section(doc, halving_runs, ctx.save, halving_charts.halving_chart)
     markdown = out / "report.md"
     page = out / "report.html"
     write_atomic(markdown, doc.as_markdown())  # never through a link at that name

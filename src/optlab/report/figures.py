@@ -103,7 +103,8 @@ def choose_scale(
     return LossScale(label=name, log=False)
 
 
-def _finite_curve(run: Run, x_name: str = "evaluations") -> tuple[np.ndarray, np.ndarray]:
+def finite_curve(run: Run, x_name: str = "evaluations") -> tuple[np.ndarray, np.ndarray]:
+    """``(x, val_loss)`` of ``run`` sorted by x (``x_name``, else steps), finite losses only."""
     xs = run.curve.get(x_name) or run.curve.get("step") or []
     ys = run.curve.get("val_loss") or []
     points = [
@@ -139,14 +140,16 @@ def seed_band(
     return grid, np.nanmean(stack, axis=0), np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
 
 
-def _by_series(runs: Sequence[Run]) -> dict[str, list[Run]]:
+def by_series(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """``{series: its runs in seed order}``, series sorted."""
     grouped: dict[str, list[Run]] = {}
     for run in sorted(runs, key=lambda r: (r.series, seed_order(r.seed))):
         grouped.setdefault(run.series or run.optimizer, []).append(run)
     return grouped
 
 
-def _target_and_optimum(runs: Sequence[Run]) -> tuple[float | None, float | None]:
+def target_and_optimum(runs: Sequence[Run]) -> tuple[float | None, float | None]:
+    """The problem's target and known optimum, as the first run that has them states."""
     target = next((r.target for r in runs if r.target is not None), None)
     optimum = next((r.optimum for r in runs if r.optimum is not None), None)
     return target, optimum
@@ -154,16 +157,16 @@ def _target_and_optimum(runs: Sequence[Run]) -> tuple[float | None, float | None
 
 def loss_curves_figure(problem: str, runs: Sequence[Run], palette: Palette) -> Figure:
     """Validation loss vs gradient evaluations on ``problem`` (see the module docstring)."""
-    target, optimum = _target_and_optimum(runs)
-    values = [y for run in runs for y in _finite_curve(run)[1]]
+    target, optimum = target_and_optimum(runs)
+    values = [y for run in runs for y in finite_curve(run)[1]]
     scale = choose_scale([*values, *([target] if target is not None else [])], optimum)
     figure = Figure(figsize=(7.2, 4.4), layout="constrained")
     ax = figure.add_subplot()
-    for series, group in _by_series(runs).items():
+    for series, group in by_series(runs).items():
         colour = palette.colour(series)
         curves = []
         for run in group:
-            x, y = _finite_curve(run)
+            x, y = finite_curve(run)
             transformed = scale(y)
             keep = np.isfinite(transformed)
             curves.append((x[keep], transformed[keep]))
@@ -188,7 +191,7 @@ def loss_curves_figure(problem: str, runs: Sequence[Run], palette: Palette) -> F
         _readable_log_axis(ax)
     ax.set_xlabel("gradient evaluations")
     ax.set_ylabel(scale.label)
-    seeds = max((len(g) for g in _by_series(runs).values()), default=0)
+    seeds = max((len(g) for g in by_series(runs).values()), default=0)
     spread = " (line: mean, band: min-max over seeds)" if seeds > 1 else ""
     ax.set_title(f"{problem}: validation loss{spread}", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
@@ -206,14 +209,16 @@ def _readable_log_axis(ax: Axes) -> None:
         ax.yaxis.set_minor_formatter(formatter)
 
 
-def _trajectory(run: Run) -> np.ndarray:
+def trajectory_points(run: Run) -> np.ndarray:
+    """The finite 2-D points of ``run``'s trajectory, shape ``(N, 2)``."""
     points = np.asarray([p for p in run.trajectory or () if len(p) == 2], dtype=float).reshape(
         -1, 2
     )
     return points[np.all(np.isfinite(points), axis=1)]
 
 
-def _data_bounds(paths: Sequence[np.ndarray], minima: Sequence[tuple[float, float]]) -> Bounds:
+def data_bounds(paths: Sequence[np.ndarray], minima: Sequence[tuple[float, float]]) -> Bounds:
+    """Plot bounds around the paths (1-99 percentiles), their start and the minima, padded."""
     points = np.concatenate([*paths, np.asarray(minima, dtype=float).reshape(-1, 2)])
     if points.size == 0:
         return ((-1.0, 1.0), (-1.0, 1.0))
@@ -227,22 +232,11 @@ def _data_bounds(paths: Sequence[np.ndarray], minima: Sequence[tuple[float, floa
 
 
 def _draw_contours(ax: Axes, figure: Figure, landscape: Landscape, bounds: Bounds) -> bool:
-    X, Y, Z = landscape.grid(bounds)
-    if not np.isfinite(Z).any():
+    grid = landscape.gap_grid(bounds)
+    if grid is None:
         return False
-    lowest = float(np.nanmin(Z))
-    if landscape.optimum is not None and math.isfinite(landscape.optimum):
-        lowest = min(lowest, landscape.optimum)
-    gap = Z - lowest
-    positive = gap[np.isfinite(gap) & (gap > 0)]
-    if positive.size == 0:
-        return False
-    high = float(positive.max())
-    low = max(float(np.percentile(positive, 0.5)), high * 1e-12)
-    if not high > low:
-        return False
+    X, Y, clipped, low, high = grid
     levels = np.geomspace(low, high, 16)
-    clipped = np.clip(np.where(np.isfinite(gap), gap, high), low, high)
     norm = LogNorm(vmin=low, vmax=high)
     filled = ax.contourf(X, Y, clipped, levels=levels, norm=norm, cmap="viridis", alpha=0.45)
     ax.contour(X, Y, clipped, levels=levels, norm=norm, colors="0.35", linewidths=0.4)
@@ -259,11 +253,11 @@ def trajectory_figure(
     problem: str, runs: Sequence[Run], palette: Palette, landscape: Landscape | None
 ) -> Figure:
     """Each series' path (first reported seed) over the contours of ``f - min``."""
-    firsts = {series: group[0] for series, group in _by_series(runs).items()}
-    paths = {series: _trajectory(run) for series, run in firsts.items()}
+    firsts = {series: group[0] for series, group in by_series(runs).items()}
+    paths = {series: trajectory_points(run) for series, run in firsts.items()}
     paths = {series: path for series, path in paths.items() if len(path)}
     minima = landscape.minima if landscape is not None else ()
-    bounds = (landscape.bounds if landscape is not None else None) or _data_bounds(
+    bounds = (landscape.bounds if landscape is not None else None) or data_bounds(
         list(paths.values()), minima
     )
     figure = Figure(figsize=(7.0, 5.4), layout="constrained")

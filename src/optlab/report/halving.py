@@ -208,9 +208,10 @@ def write_section(
     doc: Any,
     records: list[dict[str, Any]],
     save: Callable[[Figure, str, str], Path],
+    chart: Callable[[dict[str, Any]], Any] | None = None,
 ) -> None:
     """Add the halving section (runs, then seed studies) to ``doc`` (nothing when there are
-    no records)."""
+    no records); ``chart(record)``, when given, is the interactive figure of a record."""
     runs = [record for record in records if not is_seed_study(record)]
     studies = [record for record in records if is_seed_study(record)]
     if runs:
@@ -242,7 +243,8 @@ def write_section(
         doc.table(rounds_table(record))
         name = f"{config['problem']}-{config['optimizer']}"
         path = save(rounds_figure(record), name, f"halving-{record['key'][:8]}")
-        doc.figure(path, f"Survivor curves per round (crosses: eliminated), {name}")
+        interactive = chart(record) if chart else None
+        doc.figure(path, f"Survivor curves per round (crosses: eliminated), {name}", interactive)
     if studies:
         doc.heading(2, "Seed study: is the halving winner better, or lucky?", "seed-study")
         doc.paragraph(
@@ -266,4 +268,5 @@ def write_section(
         name = f"{config['problem']}-{config['optimizer']}"
         figure = study_figure(record, record["result"].get("target"))
         path = save(figure, name, f"seed-study-{record['key'][:8]}")
-        doc.figure(path, f"Winner vs default seed vs median of N, {name}")
+        interactive = chart(record) if chart else None
+        doc.figure(path, f"Winner vs default seed vs median of N, {name}", interactive)

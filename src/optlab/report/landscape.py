@@ -43,6 +43,33 @@ class Landscape:
         Z = np.asarray(self.function(flat), dtype=float).reshape(X.shape)
         return X, Y, np.where(np.isfinite(Z), Z, np.nan)
 
+    def gap_grid(
+        self, bounds: Bounds, points: int = GRID_POINTS
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float] | None:
+        """``(X, Y, gap, low, high)`` for log-spaced contours of ``f - min`` over ``bounds``.
+
+        ``min`` is the lowest value on the grid (or the known optimum when lower); ``gap``
+        is clipped to ``[low, high]`` (``low``: its 0.5th percentile among positive values,
+        at least ``high * 1e-12``; non-finite points drawn at ``high``). None when no
+        positive finite gap is left to draw.
+        """
+        X, Y, Z = self.grid(bounds, points)
+        if not np.isfinite(Z).any():
+            return None
+        lowest = float(np.nanmin(Z))
+        if self.optimum is not None and math.isfinite(self.optimum):
+            lowest = min(lowest, self.optimum)
+        gap = Z - lowest
+        positive = gap[np.isfinite(gap) & (gap > 0)]
+        if positive.size == 0:
+            return None
+        high = float(positive.max())
+        low = max(float(np.percentile(positive, 0.5)), high * 1e-12)
+        if not high > low:
+            return None
+        clipped = np.clip(np.where(np.isfinite(gap), gap, high), low, high)
+        return X, Y, clipped, low, high
+
 
 def point_function(instance: object) -> Callable[[np.ndarray], np.ndarray]:
     """Evaluate an ``optlab.problems`` instance's loss at each row of an ``(N, 2)`` array."""
