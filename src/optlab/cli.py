@@ -97,6 +97,9 @@ def bench(
             "(default: start a local Ray with --workers CPUs)"
         ),
     ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="optimizer the report compares every other with (adam)")
+    ] = None,
 ) -> None:
     """Tune and run a suite, store every run, and write report.md / report.html.
 
@@ -156,7 +159,12 @@ def bench(
     for note in notes:
         console.print(f"[yellow]{note}[/]")
     paths = write_report(
-        store, out, title=f"optlab benchmark: suite {chosen.name}", notes=notes, keys=outcome.keys
+        store,
+        out,
+        title=f"optlab benchmark: suite {chosen.name}",
+        notes=notes,
+        keys=outcome.keys,
+        reference=reference,
     )
     console.print(
         f"{outcome.ran} runs ran, {outcome.reused} reused from {out}; "
@@ -469,6 +477,9 @@ def multi_init(
 @_user_errors
 def report(
     directory: Annotated[Path, typer.Argument(help="a results folder written by optlab bench")],
+    reference: Annotated[
+        str | None, typer.Option(help="optimizer every other is compared with (adam)")
+    ] = None,
 ) -> None:
     """Write report.md and report.html from a results folder."""
     from optlab.bench.store import ResultsStore
@@ -476,7 +487,7 @@ def report(
 
     if not (directory / "runs").is_dir():
         raise OptlabError(f"{directory} is not a results folder (no runs/ inside)")
-    paths = write_report(ResultsStore(directory), directory)
+    paths = write_report(ResultsStore(directory), directory, reference=reference)
     console.print(f"report: {paths['markdown']} and {paths['html']}")
 
 

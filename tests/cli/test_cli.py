@@ -79,6 +79,11 @@ def test_bench_then_report_on_a_small_suite(tmp_path: Path) -> None:
     (out / "report.md").unlink()
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0 and (out / "report.md").exists()
+    result = runner.invoke(app, ["report", str(out), "--reference", "sgd"])
+    assert result.exit_code == 0, result.output
+    assert "## Against the reference (sgd)" in (out / "report.md").read_text()
+    result = runner.invoke(app, ["report", str(out), "--reference", "nope"])
+    assert result.exit_code == 2 and "reference optimizer 'nope'" in _error_line(result)
 
 
 def test_out_inside_a_file_exits_2(tmp_path: Path) -> None:
