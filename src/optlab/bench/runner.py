@@ -73,6 +73,9 @@ class RunConfig:
             k: list(v) if isinstance(v, tuple) else v
             for k, v in sorted(self.hyperparameters.items())
         }
+        rule = problems.start_rule(self.problem, self.init_seed)
+        if rule is not None:  # only where the start changed: other keys stay as they were
+            config["start"] = rule
         return config
 
     @property

@@ -24,7 +24,14 @@ from optlab.problems.base import (
     ProblemKind,
     ProblemSpec,
 )
-from optlab.problems.registry import available, build, data_fingerprint, names, spec
+from optlab.problems.registry import (
+    available,
+    build,
+    data_fingerprint,
+    names,
+    spec,
+    start_rule,
+)
 
 __all__ = [
     "Batch",
@@ -39,4 +46,5 @@ __all__ = [
     "data_fingerprint",
     "names",
     "spec",
+    "start_rule",
 ]

@@ -55,6 +55,20 @@ def data_fingerprint(name: str, data_dir: Path | str | None) -> str | None:
     return datasets.fingerprint(needs, data_dir)
 
 
+def start_rule(name: str, init_seed: int) -> str | None:
+    """The rule that drew the start of ``name`` at ``init_seed``, where it is not the one a
+    store written before analytic problems drew starts would assume: the analytic problems'
+    seeded start (:data:`optlab.problems.analytic.START_RULE`) at an init seed other than
+    :data:`~optlab.problems.analytic.CLASSICAL_SEED`; None otherwise (and for unknown names).
+    """
+    entry = REGISTRY.get(name)
+    if entry is None or not isinstance(entry.build, analytic.PointBuilder):
+        return None
+    if init_seed == analytic.CLASSICAL_SEED or entry.build.start_radius == 0.0:
+        return None
+    return analytic.START_RULE
+
+
 def available(name: str, data_dir: Path | str | None) -> bool:
     """Whether ``name`` can be built without a download: no data needed, or files present."""
     needs = spec(name).needs_data
