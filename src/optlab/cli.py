@@ -131,10 +131,8 @@ def bench(
 
         for name in chosen.problems:
             if not download and not problem_registry.available(name, data_dir):
-                needs = problem_registry.spec(name).needs_data
-                raise OptlabError(
-                    f"{name} needs the {needs} files under --data-dir (or pass --download)"
-                )
+                reason = problem_registry.missing_data_message(name, data_dir)
+                raise OptlabError(f"{name} {reason}")
     store = ResultsStore(out)
     with _progress() as progress:
         tasks: dict[str, Any] = {}

@@ -529,8 +529,7 @@ def run_suite(
         if data.download or problems.available(problem, data_dir):
             fingerprints[problem] = problems.data_fingerprint(problem, data_dir)
         else:
-            needed = problems.spec(problem).needs_data
-            outcome.skipped[problem] = f"needs the {needed} files under --data-dir"
+            outcome.skipped[problem] = problems.missing_data_message(problem, data_dir)
     if executor is None:
         executor = _Executor(store, data, workers)
     try:
