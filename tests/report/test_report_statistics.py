@@ -198,6 +198,9 @@ def test_a_diverged_optimizer_is_worse() -> None:
         runs.append(_run("p", "sgd", seed, test_loss=math.nan, diverged=True))
     metric = next(c for c in compare(runs, "adam") if c.quantity == "metric")
     assert metric.estimate.verdict == "worse" and metric.diverged == 3
+    two_seeds = [run for run in runs if run.seed[1] != 44]
+    metric = next(c for c in compare(two_seeds, "adam") if c.quantity == "metric")
+    assert (metric.estimate.verdict, metric.estimate.reason) == ("inconclusive", "too few seeds")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,9 @@ giving NaN: fewer than :data:`MIN_SEEDS` paired seeds is "inconclusive (too few 
 runs that do not vary with the seed on either side (the same value on every seed: the seeds
 replicate one run) are inconclusive too; the same nonzero difference on every seed while
 the runs themselves vary is decided by its sign (the bootstrap interval is that point).
+A seed whose run diverged has no final metric and leaves the metric's pairs; a series that
+diverged on every one of at least :data:`MIN_SEEDS` seeds while the reference did not is
+**worse** (and the reverse **better**), with that reason.
 
 Seeds needed (an estimate): assuming the per-seed spread stays as observed, the interval's
 distance from ``d̄`` to its bound on the side of 0 shrinks like ``1/sqrt(n)``; the smallest
@@ -37,7 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -282,37 +285,33 @@ def _pair(
             if reached
             else PairedEstimate(len(seeds), None, None, None, "inconclusive", "none reached")
         )
-    problem = next(iter(mine.values())).problem
-    shared = {
-        "problem": problem,
-        "series": series,
-        "reference": base,
-        "diverged": diverged,
-        "reference_diverged": reference_diverged,
-    }
-    return [
-        Comparison(
-            quantity="metric",
-            label=label,
-            higher_is_better=higher,
-            estimate=metric_estimate,
-            **shared,
-        ),
-        Comparison(
-            quantity="time",
-            label="grad evals to target",
-            higher_is_better=False,
-            estimate=time_estimate,
-            **shared,
-        ),
-    ]
+    first = Comparison(
+        problem=next(iter(mine.values())).problem,
+        series=series,
+        reference=base,
+        quantity="metric",
+        label=label,
+        higher_is_better=higher,
+        estimate=metric_estimate,
+        diverged=diverged,
+        reference_diverged=reference_diverged,
+    )
+    second = replace(
+        first,
+        quantity="time",
+        label="grad evals to target",
+        higher_is_better=False,
+        estimate=time_estimate,
+    )
+    return [first, second]
 
 
 def _divergence_verdict(
     estimate: PairedEstimate, seeds: int, diverged: int, reference_diverged: int
 ) -> PairedEstimate:
-    """Too few finite pairs because one side diverged on every seed the other did not."""
-    if estimate.n >= MIN_SEEDS or seeds == 0:
+    """Too few finite pairs because one side diverged on every one of at least
+    :data:`MIN_SEEDS` seeds and the other did not: that side is worse."""
+    if estimate.n >= MIN_SEEDS or seeds < MIN_SEEDS:
         return estimate
     if diverged == seeds and reference_diverged < seeds:
         return PairedEstimate(estimate.n, None, None, None, "worse", "diverged on every seed")
