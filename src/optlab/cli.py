@@ -126,6 +126,8 @@ def bench(
         tune=tune,
     )
     chosen.__post_init__()  # re-validate the restricted names
+    if reference is not None and reference not in chosen.optimizers:  # before hours of runs
+        raise OptlabError(f"--reference {reference!r} is not among the suite's optimizers")
     if problems is not None:  # asked for by name: a problem that cannot run is an error
         from optlab import problems as problem_registry
 

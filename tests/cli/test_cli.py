@@ -30,6 +30,7 @@ def _error_line(result) -> str:
         (["train", "--problem", "beale", "--optimizer", "adam", "--lr", "-1"], "lr"),
         (["train", "--problem", "mnist-mlp", "--optimizer", "adam"], "MNIST"),
         (["report", "/nonexistent/folder"], "is not a results folder"),
+        (["bench", "--optimizers", "sgd", "--reference", "adam"], "--reference 'adam' is not"),
         (["bench", "--problems", "mnist-mlp"], "mnist-mlp needs the MNIST files"),
         (["train", "--problem", "beale", "--optimizer", "adam", "--steps", "0"], "--steps"),
         (["train", "--problem", "beale", "--optimizer", "adam", "--seed", "-3"], "--seed"),
