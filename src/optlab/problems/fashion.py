@@ -34,8 +34,9 @@ Budgets: ``fmnist-mlp`` 2,000 steps (2.1 epochs), validation every 200; ``fmnist
 :data:`TARGETS`), set like the bundled nets' (:mod:`optlab.problems.nets`) but from Adam at
 one learning rate, not a grid: the largest lowest validation loss over the seeds checked,
 plus 10%. ``fmnist-mlp``: Adam lr 1e-3, seeds 42-44: 0.405, 0.411, 0.409 -> 0.45 (test
-accuracy 86.5%, 85.2%, 86.3%). ``fmnist-2c2d``: Adam lr 3e-3, seed 42 only: 0.359 at step
-1,000 -> 0.40 (0.328 and 88.9% test accuracy at 2,000 steps). Cost (one torch thread, CPU
+accuracy 86.5%, 85.2%, 86.3%). ``fmnist-2c2d``: Adam lr 3e-3, seeds 42-44, checks every
+200 steps: 0.359, 0.395, 0.367 -> 0.44 (test accuracy 87.9%, 85.6%, 87.9%; seed 42 went on
+to 0.328 and 88.9% at 2,000 steps). Cost (one torch thread, CPU
 time per step on this project's 2-core machine, torch 2.14): ``fmnist-mlp`` 1.0 ms a step
 (0.9 s an epoch, 0.02 s a validation pass); ``fmnist-2c2d`` 10.9 ms a step (10 s an epoch
 on one thread; 0.8 s a validation pass), so a run of its budget takes about 19 s. Two
@@ -237,7 +238,7 @@ def cnn_2c2d(widths: tuple[int, int] = (8, 16), hidden: int = 64, classes: int =
     )
 
 
-TARGETS = {"fmnist-mlp": 0.45, "fmnist-2c2d": 0.40}
+TARGETS = {"fmnist-mlp": 0.45, "fmnist-2c2d": 0.44}
 """Validation cross-entropy at which each problem counts as solved."""
 
 SPECS: tuple[ProblemSpec, ...] = (
