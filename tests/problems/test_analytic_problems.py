@@ -106,6 +106,13 @@ def test_only_runs_from_a_drawn_start_get_a_new_store_key() -> None:
     assert moved.as_dict()["start"] == START_RULE
     assert moved.key != config_key(dataclasses.asdict(moved))
     assert problems.start_rule("no-such-problem", 43) is None
+    # tuning records: their trials run at the tuning seed (1042), so the same rule applies
+    from optlab.bench.runner import _tuning_config
+    from optlab.bench.suite import load_suite
+
+    quick = load_suite("quick")
+    assert _tuning_config(quick, "beale", "adam", None)["start"] == START_RULE
+    assert "start" not in _tuning_config(quick, "digits-mlp", "adam", None)
 
 
 @pytest.mark.parametrize("name", ANALYTIC)

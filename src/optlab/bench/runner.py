@@ -352,7 +352,7 @@ def _trial_config(
 def _tuning_config(
     suite: Suite, problem: str, optimizer: str, fingerprint: str | None
 ) -> dict[str, Any]:
-    return {
+    config = {
         "data": fingerprint,
         "problem": problem,
         "optimizer": optimizer,
@@ -367,6 +367,10 @@ def _tuning_config(
         "sampler": suite.tuning.sampler,
         "steps": suite.budget(problem),
     }
+    rule = problems.start_rule(problem, suite.tuning.seed)
+    if rule is not None:  # its trials start from a drawn point (see RunConfig.as_dict)
+        config["start"] = rule
+    return config
 
 
 def _trial_record(store: ResultsStore, config: RunConfig) -> dict[str, Any]:
