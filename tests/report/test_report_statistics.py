@@ -4,6 +4,7 @@ degenerate cases without NaN, the seeds-needed estimate, the report section."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -189,6 +190,25 @@ def test_compare_runs_and_tally_wins_ties_losses() -> None:
     # never reached: counted at its budget, 100 against 60-80
     assert by[("b", "time")].estimate.verdict == "worse"
     assert win_tie_loss(comparisons) == {"sgd": {"metric": Tally(1, 0, 1), "time": Tally(1, 0, 1)}}
+
+
+def test_times_counted_at_checks_may_repeat_over_seeds_that_differ() -> None:
+    """The reference reaches the target at the first check on every seed, the other never:
+    equal counts, but the runs differ by seed (final losses), so that is a verdict."""
+    runs = []
+    for seed in range(42, 47):
+        loss = 0.1 + seed / 1000
+        runs.append(_run("p", "adam", seed, final_val_loss=loss, evaluations_to_target=10))
+        runs.append(_run("p", "sgd", seed, test_loss=2 * loss, evaluations_to_target=None))
+    time = next(c for c in compare(runs, "adam") if c.quantity == "time")
+    assert (time.estimate.verdict, time.estimate.mean) == ("worse", 90.0)
+    assert time.estimate.reason == "the same difference on every seed"
+    still = [replace(run, final_val_loss=1.0, test_loss=1.0) for run in runs]  # seeds: no effect
+    time = next(c for c in compare(still, "adam") if c.quantity == "time")
+    assert (time.estimate.verdict, time.estimate.reason) == (
+        "inconclusive",
+        "runs do not vary with the seed",
+    )
 
 
 def test_a_diverged_optimizer_is_worse() -> None:

@@ -23,8 +23,10 @@ Verdict: **better** / **worse** when the interval excludes 0, on the side that i
 (worse) for the quantity; otherwise **inconclusive**. Degenerate cases say so instead of
 giving NaN: fewer than :data:`MIN_SEEDS` paired seeds is "inconclusive (too few seeds)";
 runs that do not vary with the seed on either side (the same value on every seed: the seeds
-replicate one run) are inconclusive too; the same nonzero difference on every seed while
-the runs themselves vary is decided by its sign (the bootstrap interval is that point).
+replicate one run; for the time to target, counted only at the checks and so often equal
+over seeds, judged by the final losses and accuracy) are inconclusive too; the same
+nonzero difference on every seed while the runs themselves vary is decided by its sign (the
+bootstrap interval is that point).
 A seed whose run diverged has no final metric and leaves the metric's pairs; a series that
 diverged on every one of at least :data:`MIN_SEEDS` seeds while the reference did not is
 **worse** (and the reverse **better**), with that reason.
@@ -142,11 +144,19 @@ def _interval(differences: np.ndarray) -> tuple[float, float]:
 
 
 def paired_bootstrap(
-    values: Sequence[float], reference: Sequence[float], *, higher_is_better: bool
+    values: Sequence[float],
+    reference: Sequence[float],
+    *,
+    higher_is_better: bool,
+    seeds_vary: bool | None = None,
 ) -> PairedEstimate:
     """Compare ``values`` with ``reference``, seed by seed (same order, same length).
 
-    Pairs where either value is not finite are left out. See the module docstring.
+    Pairs where either value is not finite are left out. ``seeds_vary``: whether the runs
+    change with the seed at all; None judges it from the values themselves (a coarse
+    quantity, such as evaluations counted at checks, may repeat over seeds of runs that do
+    vary: then pass what a finer one, such as the final loss, says). See the module
+    docstring.
     """
     if len(values) != len(reference):
         raise ValueError(
@@ -161,7 +171,9 @@ def paired_bootstrap(
     mean = float(np.mean(d)) if n else None
     if n < MIN_SEEDS:
         return PairedEstimate(n, mean, None, None, "inconclusive", "too few seeds")
-    if np.ptp(x) == 0.0 and np.ptp(r) == 0.0:
+    if seeds_vary is None:
+        seeds_vary = bool(np.ptp(x) > 0.0 or np.ptp(r) > 0.0)
+    if not seeds_vary:
         reason = "no difference on any seed" if mean == 0.0 else "runs do not vary with the seed"
         return PairedEstimate(n, mean, None, None, "inconclusive", reason)
     if np.ptp(d) == 0.0:
@@ -281,6 +293,7 @@ def _pair(
                 [_time_value(run) for run in ours],
                 [_time_value(run) for run in theirs],
                 higher_is_better=False,
+                seeds_vary=_vary([*ours, *theirs]) or None,  # else judged by the times
             )
             if reached
             else PairedEstimate(len(seeds), None, None, None, "inconclusive", "none reached")
@@ -304,6 +317,18 @@ def _pair(
         estimate=time_estimate,
     )
     return [first, second]
+
+
+def _vary(runs: Sequence[Run]) -> bool:
+    """Whether a series' final validation loss, test loss or test accuracy changes over its
+    seeds."""
+    seen: dict[tuple[str, str], set[float]] = {}
+    for run in runs:
+        for name in ("final_val_loss", "test_loss", "test_accuracy"):
+            value = getattr(run, name)
+            if value is not None and math.isfinite(value):
+                seen.setdefault((run.series or run.optimizer, name), set()).add(value)
+    return any(len(values) > 1 for values in seen.values())
 
 
 def _divergence_verdict(
