@@ -105,6 +105,9 @@ def bench(
             "(default: start a local Ray with --workers CPUs)"
         ),
     ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="optimizer the report compares every other with (adam)")
+    ] = None,
 ) -> None:
     """Tune and run a suite, store every run, and write report.md / report.html.
 
@@ -129,15 +132,15 @@ def bench(
         tune=tune,
     )
     chosen.__post_init__()  # re-validate the restricted names
+    if reference is not None and reference not in chosen.optimizers:  # before hours of runs
+        raise OptlabError(f"--reference {reference!r} is not among the suite's optimizers")
     if problems is not None:  # asked for by name: a problem that cannot run is an error
         from optlab import problems as problem_registry
 
         for name in chosen.problems:
             if not download and not problem_registry.available(name, data_dir):
-                needs = problem_registry.spec(name).needs_data
-                raise OptlabError(
-                    f"{name} needs the {needs} files under --data-dir (or pass --download)"
-                )
+                reason = problem_registry.missing_data_message(name, data_dir)
+                raise OptlabError(f"{name} {reason}")
     store, _ = ResultsStore(out), check_destination(out)  # both writable, before any run
     with _progress() as progress:
         tasks: dict[str, Any] = {}
@@ -162,7 +165,12 @@ def bench(
     for note in notes:
         console.print(f"[yellow]{note}[/]")
     paths = write_report(
-        store, out, title=f"optlab benchmark: suite {chosen.name}", notes=notes, keys=outcome.keys
+        store,
+        out,
+        title=f"optlab benchmark: suite {chosen.name}",
+        notes=notes,
+        keys=outcome.keys,
+        reference=reference,
     )
     console.print(
         f"{outcome.ran} runs ran, {outcome.reused} reused from {out}; "
@@ -351,11 +359,14 @@ def multi_init(
 @_user_errors
 def report(
     directory: Annotated[Path, typer.Argument(help="a results folder written by optlab bench")],
+    reference: Annotated[
+        str | None, typer.Option(help="optimizer every other is compared with (adam)")
+    ] = None,
 ) -> None:
     """Write report.md and report.html from a results folder."""
     from optlab.report import results_folder, write_report
 
-    paths = write_report(results_folder(directory), directory)
+    paths = write_report(results_folder(directory), directory, reference=reference)
     console.print(f"report: {paths['markdown']} and {paths['html']}")
 
 

@@ -30,6 +30,7 @@ def _error_line(result) -> str:
         (["train", "--problem", "beale", "--optimizer", "adam", "--lr", "-1"], "lr"),
         (["train", "--problem", "mnist-mlp", "--optimizer", "adam"], "MNIST"),
         (["report", "/nonexistent/folder"], "is not a results folder"),
+        (["bench", "--optimizers", "sgd", "--reference", "adam"], "--reference 'adam' is not"),
         (["bench", "--problems", "mnist-mlp"], "mnist-mlp needs the MNIST files"),
         (["train", "--problem", "beale", "--optimizer", "adam", "--steps", "0"], "--steps"),
         (["train", "--problem", "beale", "--optimizer", "adam", "--seed", "-3"], "--seed"),
@@ -79,6 +80,11 @@ def test_bench_then_report_on_a_small_suite(tmp_path: Path) -> None:
     (out / "report.md").unlink()
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0 and (out / "report.md").exists()
+    result = runner.invoke(app, ["report", str(out), "--reference", "sgd"])
+    assert result.exit_code == 0, result.output
+    assert "## Against the reference (sgd)" in (out / "report.md").read_text()
+    result = runner.invoke(app, ["report", str(out), "--reference", "nope"])
+    assert result.exit_code == 2 and "reference optimizer 'nope'" in _error_line(result)
 
 
 def test_out_inside_a_file_exits_2(tmp_path: Path) -> None:

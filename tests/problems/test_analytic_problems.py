@@ -1,7 +1,8 @@
-"""Analytic problems: fixed start, value at the minimisers, finite gradients, targets."""
+"""Analytic problems: seeded starts, value at the minimisers, finite gradients, targets."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -9,7 +10,16 @@ import torch
 
 from optlab import problems
 from optlab.problems import BuildContext
-from optlab.problems.analytic import SPECS, Point, rastrigin, rosenbrock
+from optlab.problems.analytic import (
+    CLASSICAL_SEED,
+    SPECS,
+    START_RULE,
+    Point,
+    PointBuilder,
+    rastrigin,
+    rosenbrock,
+    start_point,
+)
 
 ANALYTIC = [entry.name for entry in SPECS]
 MINIMISERS = {
@@ -40,16 +50,69 @@ def test_the_analytic_set() -> None:
 
 
 @pytest.mark.parametrize("name", ANALYTIC)
-def test_one_float64_parameter_at_a_fixed_start(name: str) -> None:
+def test_one_float64_parameter_started_by_the_init_seed(name: str) -> None:
     first = problems.build(name, BuildContext(instance_seed=1, init_seed=1))
-    other = problems.build(name, BuildContext(instance_seed=2, init_seed=3))
+    other_instance = problems.build(name, BuildContext(instance_seed=2, init_seed=1))
+    other_init = problems.build(name, BuildContext(instance_seed=1, init_seed=3))
     parameters = dict(first.model.named_parameters())
     assert list(parameters) == ["x"]
     x = parameters["x"]
     assert x.dtype == torch.float64 and x.dim() == 1
-    assert torch.equal(x, other.model.x)
+    assert torch.equal(x, other_instance.model.x)  # the instance seed changes nothing
+    assert not torch.equal(x, other_init.model.x)  # the init seed moves the start
     assert first.data is None and first.batch_size is None and first.accuracy is None
     assert first.model() == first.loss(first.model, None)
+
+
+@pytest.mark.parametrize("name", ANALYTIC)
+def test_seeded_starts_lie_in_the_documented_box(name: str) -> None:
+    builder = problems.spec(name).build
+    assert isinstance(builder, PointBuilder)
+    centre = torch.tensor(builder.start, dtype=torch.float64)
+    classical = problems.build(name, BuildContext(init_seed=CLASSICAL_SEED)).model.x
+    assert torch.equal(classical.detach(), centre)
+    starts = torch.stack(
+        [problems.build(name, BuildContext(init_seed=s)).model.x.detach() for s in range(43, 63)]
+    )
+    offsets = (starts - centre).abs()
+    assert float(offsets.max()) <= builder.start_radius
+    assert float(offsets.max()) > 0.5 * builder.start_radius  # they spread over the box
+    assert len({tuple(row.tolist()) for row in starts}) == len(starts)
+    again = problems.build(name, BuildContext(init_seed=43)).model.x.detach()
+    assert torch.equal(again, starts[0])
+
+
+def test_start_point_rule() -> None:
+    generator = torch.Generator().manual_seed(7)
+    u = torch.rand((2,), generator=generator, dtype=torch.float64)
+    expected = torch.tensor([-1.2, 1.0], dtype=torch.float64) + 0.2 * (2.0 * u - 1.0)
+    assert torch.equal(start_point((-1.2, 1.0), 0.2, 7), expected)
+    assert start_point((-1.2, 1.0), 0.2, CLASSICAL_SEED).tolist() == [-1.2, 1.0]
+
+
+def test_only_runs_from_a_drawn_start_get_a_new_store_key() -> None:
+    """Keys of existing configs stay: seed 42 and data problems keep theirs; an analytic run
+    at another init seed (a new start) says so in its config, so old records are not reused."""
+    from optlab.bench.runner import RunConfig
+    from optlab.bench.store import config_key
+
+    def config(problem: str, seed: int) -> RunConfig:
+        return RunConfig(problem, "adam", {"lr": 0.1}, 42, seed, seed, 100, 10)
+
+    for unchanged in (config("beale", 42), config("digits-mlp", 43), config("logistic", 7)):
+        assert unchanged.key == config_key(dataclasses.asdict(unchanged))
+        assert "start" not in unchanged.as_dict()
+    moved = config("beale", 43)
+    assert moved.as_dict()["start"] == START_RULE
+    assert moved.key != config_key(dataclasses.asdict(moved))
+    assert problems.start_rule("no-such-problem", 43) is None
+    # tuning records: their trials run at the tuning seed (1042), so the same rule applies
+    from optlab.bench.runner import _tuning_config
+    from optlab.bench.suite import load_suite
+
+    quick = load_suite("quick")
+    assert _tuning_config(quick, "beale", "adam", None)["start"] == START_RULE
+    assert "start" not in _tuning_config(quick, "digits-mlp", "adam", None)
 
 
 @pytest.mark.parametrize("name", ANALYTIC)

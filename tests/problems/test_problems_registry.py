@@ -14,7 +14,8 @@ EXPECTED = (
     "quadratic-well", "quadratic-ill", "rosenbrock-2d", "rosenbrock-10d", "beale",
     "rastrigin", "himmelblau", "spd-quadratic", "logistic", "robust-regression",
     "breast-cancer", "mlp-synthetic", "digits-mlp", "mnist-5k", "mnist-mlp", "mnist-mlp-64",
-    "mnist-cnn", "cifar10-mlp", "cifar10-cnn", "cifar100-cnn",
+    "mnist-cnn", "cifar10-mlp", "cifar10-cnn", "cifar100-cnn", "fmnist-mlp", "fmnist-2c2d",
+    "mnist1d-logistic", "mnist1d-mlp", "mnist1d-cnn",
 )  # fmt: skip
 NEEDS = {
     "mnist-mlp": "MNIST",
@@ -23,6 +24,8 @@ NEEDS = {
     "cifar10-mlp": "CIFAR10",
     "cifar10-cnn": "CIFAR10",
     "cifar100-cnn": "CIFAR100",
+    "fmnist-mlp": "FashionMNIST",
+    "fmnist-2c2d": "FashionMNIST",
 }
 
 
@@ -50,7 +53,10 @@ def test_unknown_name_lists_the_known_ones(call) -> None:
     assert ", ".join(EXPECTED) in message
 
 
-def test_available_without_data() -> None:
+def test_available_without_data(tmp_path, monkeypatch) -> None:
+    from optlab.problems import fashion
+
+    monkeypatch.setattr(fashion, "SYSTEM_DIR", tmp_path)  # as if the Debian package were absent
     for name in EXPECTED:
         assert problems.available(name, None) == (problems.spec(name).needs_data is None)
     with pytest.raises(ProblemError, match="known problems"):

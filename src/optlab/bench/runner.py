@@ -73,6 +73,9 @@ class RunConfig:
             k: list(v) if isinstance(v, tuple) else v
             for k, v in sorted(self.hyperparameters.items())
         }
+        rule = problems.start_rule(self.problem, self.init_seed)
+        if rule is not None:  # only where the start changed: other keys stay as they were
+            config["start"] = rule
         return config
 
     @property
@@ -349,7 +352,7 @@ def _trial_config(
 def _tuning_config(
     suite: Suite, problem: str, optimizer: str, fingerprint: str | None
 ) -> dict[str, Any]:
-    return {
+    config = {
         "data": fingerprint,
         "problem": problem,
         "optimizer": optimizer,
@@ -364,6 +367,10 @@ def _tuning_config(
         "sampler": suite.tuning.sampler,
         "steps": suite.budget(problem),
     }
+    rule = problems.start_rule(problem, suite.tuning.seed)
+    if rule is not None:  # its trials start from a drawn point (see RunConfig.as_dict)
+        config["start"] = rule
+    return config
 
 
 def _trial_record(store: ResultsStore, config: RunConfig) -> dict[str, Any]:
@@ -526,8 +533,7 @@ def run_suite(
         if data.download or problems.available(problem, data_dir):
             fingerprints[problem] = problems.data_fingerprint(problem, data_dir)
         else:
-            needed = problems.spec(problem).needs_data
-            outcome.skipped[problem] = f"needs the {needed} files under --data-dir"
+            outcome.skipped[problem] = problems.missing_data_message(problem, data_dir)
     if executor is None:
         executor = _Executor(store, data, workers)
     try:

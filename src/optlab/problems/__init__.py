@@ -10,6 +10,8 @@ Every problem is a :class:`ProblemSpec` in the registry (:func:`names`, :func:`s
 :class:`ProblemInstance`. Modules: :mod:`~optlab.problems.analytic` (functions of a point),
 :mod:`~optlab.problems.convex` (linear models, float64, full batch),
 :mod:`~optlab.problems.nets` (classifiers, float32, mini-batches),
+:mod:`~optlab.problems.fashion` (Fashion-MNIST, full size, from the Debian package),
+:mod:`~optlab.problems.mnist_1d` (MNIST-1D, generated offline from a seed),
 :mod:`~optlab.problems.datasets` (loading data and splits), :mod:`~optlab.problems.registry`.
 """
 
@@ -24,7 +26,15 @@ from optlab.problems.base import (
     ProblemKind,
     ProblemSpec,
 )
-from optlab.problems.registry import available, build, data_fingerprint, names, spec
+from optlab.problems.registry import (
+    available,
+    build,
+    data_fingerprint,
+    missing_data_message,
+    names,
+    spec,
+    start_rule,
+)
 
 __all__ = [
     "Batch",
@@ -37,6 +47,8 @@ __all__ = [
     "available",
     "build",
     "data_fingerprint",
+    "missing_data_message",
     "names",
     "spec",
+    "start_rule",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
-from optlab.problems import analytic, convex, datasets, nets
+from optlab.problems import analytic, convex, datasets, fashion, mnist_1d, nets
 from optlab.problems.base import BuildContext, ProblemError, ProblemInstance, ProblemSpec
 
 
@@ -23,7 +23,7 @@ def _index(specs: tuple[ProblemSpec, ...]) -> MappingProxyType[str, ProblemSpec]
     return MappingProxyType(table)
 
 
-REGISTRY = _index(analytic.SPECS + convex.SPECS + nets.SPECS)
+REGISTRY = _index(analytic.SPECS + convex.SPECS + nets.SPECS + fashion.SPECS + mnist_1d.SPECS)
 """Name -> spec, read-only, in registration order."""
 
 
@@ -50,12 +50,38 @@ def build(name: str, context: BuildContext | None = None) -> ProblemInstance:
 def data_fingerprint(name: str, data_dir: Path | str | None) -> str | None:
     """Content hash of the data set ``name`` reads from ``data_dir`` (None: it needs none)."""
     needs = spec(name).needs_data
+    if needs == fashion.DATASET:
+        return fashion.fingerprint(data_dir)
     if needs is None or not datasets.files_present(needs, data_dir):
         return None
     return datasets.fingerprint(needs, data_dir)
 
 
+def start_rule(name: str, init_seed: int) -> str | None:
+    """The rule that drew the start of ``name`` at ``init_seed``, where it is not the one a
+    store written before analytic problems drew starts would assume: the analytic problems'
+    seeded start (:data:`optlab.problems.analytic.START_RULE`) at an init seed other than
+    :data:`~optlab.problems.analytic.CLASSICAL_SEED`; None otherwise (and for unknown names).
+    """
+    entry = REGISTRY.get(name)
+    if entry is None or not isinstance(entry.build, analytic.PointBuilder):
+        return None
+    if init_seed == analytic.CLASSICAL_SEED or entry.build.start_radius == 0.0:
+        return None
+    return analytic.START_RULE
+
+
 def available(name: str, data_dir: Path | str | None) -> bool:
     """Whether ``name`` can be built without a download: no data needed, or files present."""
     needs = spec(name).needs_data
+    if needs == fashion.DATASET:
+        return fashion.files_present(data_dir)
     return needs is None or datasets.files_present(needs, data_dir)
+
+
+def missing_data_message(name: str, data_dir: Path | str | None) -> str:
+    """Why ``name`` cannot be built without a download, in one line (no problem name)."""
+    needs = spec(name).needs_data
+    if needs == fashion.DATASET:
+        return fashion.missing_message(data_dir)
+    return f"needs the {needs} files under --data-dir (or pass --download)"

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from optlab.bench.store import ResultsStore
 from optlab.durable import write_atomic
-from optlab.report import charts, halving, halving_charts, interactive, problem_charts
+from optlab.report import charts, halving, halving_charts, interactive, problem_charts, verdicts
 from optlab.report import figures as plots
 from optlab.report.charts import Chart
 from optlab.report.formatting import MISSING, compact, short, slug, unique_names
@@ -194,7 +194,9 @@ def tuning_procedure(outcomes: Sequence[TuningOutcome]) -> list[str]:
     return sentences
 
 
-def _header(doc: Document, view: StoreView, title: str, notes: Sequence[str]) -> None:
+def _header(
+    doc: Document, view: StoreView, title: str, notes: Sequence[str], reference: str | None = None
+) -> None:
     doc.heading(1, title)
     counts = (
         f"**{_plural(len(view.problems), 'problem')}**, "
@@ -218,6 +220,7 @@ def _header(doc: Document, view: StoreView, title: str, notes: Sequence[str]) ->
             "split is evaluated once, at the end of a run.",
             "Tables: mean ± std over seeds; the time to target is the median over seeds, a "
             "seed that never reached the problem's target counting as infinite.",
+            *verdicts.method_sentences(reference),
             f"Reproduce this report: `optlab report {view.root}`.",
         ]
     )
@@ -388,6 +391,7 @@ def write_report(
     title: str = "optlab benchmark",
     notes: Sequence[str] = (),
     keys: Collection[str] | None = None,
+    reference: str | None = None,
 ) -> dict[str, Path | list[Path]]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` under ``out_dir``.
 
@@ -399,20 +403,24 @@ def write_report(
         notes: lines shown near the top (e.g. problems the bench skipped and why).
         keys: report only the run and tuning records with these keys (``optlab bench``
             passes its own); None reports the whole store.
+        reference: the optimizer every other is compared with (paired bootstrap verdicts,
+            :mod:`optlab.report.verdicts`); None means ``adam`` where it ran.
 
     Returns:
         ``{"markdown": path, "html": path, "figures": [paths]}``.
 
     Raises:
-        ReportError: no store at ``store``, or ``out_dir`` is not a folder.
+        ReportError: no store at ``store``, ``out_dir`` is not a folder, or ``reference``
+            was given and has no reported runs.
     """
     view = load(store, keys)
+    verdicts.check_reference(view.runs, reference)
     halving_runs = halving.halving_records(open_store(store), keys)
     out = check_destination(out_dir)
     doc = Document(root=out)
     palette = plots.Palette([*view.series, *(o.optimizer for o in view.tuning)])
     ctx = _Context(view=view, doc=doc, figures_dir=out / "figures", palette=palette)
-    _header(doc, view, title, notes)
+    _header(doc, view, title, notes, reference)
     if not view.runs and not halving_runs:
         doc.heading(2, "No runs", "no-runs")
         doc.paragraph(
@@ -428,6 +436,7 @@ def write_report(
         summaries = {p: summarise(view.runs_of(p), view.tuning_of(p)) for p in view.problems}
         _overview(ctx, summaries)
         _profiles(ctx)
+        verdicts.write_section(doc, view.runs, reference)
         for problem in view.problems:
             _problem_section(ctx, problem, summaries[problem])
     halving.write_section(doc, halving_runs, ctx.save, halving_charts.halving_chart)
