@@ -17,15 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from optlab.report.interactive import HEADLESS_CHROMIUM_ARGS
 
 
 def measure(page_path: Path, chromium: str, repeats: int) -> None:
@@ -35,7 +27,9 @@ def measure(page_path: Path, chromium: str, repeats: int) -> None:
     url = page_path.resolve().as_uri()
     loads, alls, requests, errors = [], [], set(), []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=list(HEADLESS_CHROMIUM_ARGS)
+        )
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("request", lambda r: requests.add(r.url))

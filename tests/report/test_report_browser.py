@@ -20,20 +20,12 @@ from synthetic_results import add_halving, build_store, fake_landscape
 
 from optlab.report import figures, write_report
 from optlab.report import landscape as landscape_module
+from optlab.report.interactive import HEADLESS_CHROMIUM_ARGS
 
 INSTALL = (
     "browser tests need Chromium and Playwright: apt-get install chromium (Debian; or set "
     "OPTLAB_CHROMIUM to a Chromium binary) and pip install playwright (the dev extra)"
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # Traces per chart, from the synthetic store (see synthetic_results): 3 optimizers, 3 seeds.
 EXPECTED_TRACES = {
     ("profile", "all problems"): 3,  # a step line per optimizer
@@ -95,7 +87,9 @@ def session(report_page: Path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=list(HEADLESS_CHROMIUM_ARGS)
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.set_default_timeout(10_000)
         requests: list[str] = []

@@ -231,6 +231,22 @@ def data_bounds(paths: Sequence[np.ndarray], minima: Sequence[tuple[float, float
     return ((low[0] - pad[0], high[0] + pad[0]), (low[1] - pad[1], high[1] + pad[1]))
 
 
+def trajectory_layout(
+    runs: Sequence[Run], landscape: Landscape | None
+) -> tuple[dict[str, Run], dict[str, np.ndarray], Sequence[tuple[float, float]], Bounds]:
+    """What a trajectory plot shows: each series' first reported run, its path (series
+    without a finite point left out), the known minima, and the plot bounds (the
+    landscape's, else around the paths and minima)."""
+    firsts = {series: group[0] for series, group in by_series(runs).items()}
+    paths = {series: trajectory_points(run) for series, run in firsts.items()}
+    paths = {series: path for series, path in paths.items() if len(path)}
+    minima = landscape.minima if landscape is not None else ()
+    bounds = (landscape.bounds if landscape is not None else None) or data_bounds(
+        list(paths.values()), minima
+    )
+    return firsts, paths, minima, bounds
+
+
 def _draw_contours(ax: Axes, figure: Figure, landscape: Landscape, bounds: Bounds) -> bool:
     grid = landscape.gap_grid(bounds)
     if grid is None:
@@ -253,13 +269,7 @@ def trajectory_figure(
     problem: str, runs: Sequence[Run], palette: Palette, landscape: Landscape | None
 ) -> Figure:
     """Each series' path (first reported seed) over the contours of ``f - min``."""
-    firsts = {series: group[0] for series, group in by_series(runs).items()}
-    paths = {series: trajectory_points(run) for series, run in firsts.items()}
-    paths = {series: path for series, path in paths.items() if len(path)}
-    minima = landscape.minima if landscape is not None else ()
-    bounds = (landscape.bounds if landscape is not None else None) or data_bounds(
-        list(paths.values()), minima
-    )
+    firsts, paths, minima, bounds = trajectory_layout(runs, landscape)
     figure = Figure(figsize=(7.0, 5.4), layout="constrained")
     ax = figure.add_subplot()
     contoured = False

@@ -30,6 +30,19 @@ from plotly.utils import PlotlyJSONEncoder
 
 from optlab.report.charts import Chart
 
+HEADLESS_CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+"""Flags to open the page in a headless Chromium with no network (the browser tests and
+``benchmarks/report_page.py``): without the background-networking ones Chromium keeps
+trying hosts of its own, which a closed network refuses."""
+
 TEMPLATE = "plotly_white"
 """The Plotly template every chart uses (embedded once)."""
 CSP = (

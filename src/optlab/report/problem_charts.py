@@ -25,11 +25,10 @@ from optlab.report.figures import (
     Palette,
     by_series,
     choose_scale,
-    data_bounds,
     finite_curve,
     seed_band,
     target_and_optimum,
-    trajectory_points,
+    trajectory_layout,
 )
 from optlab.report.formatting import compact, short
 from optlab.report.frames import Run, TuningOutcome
@@ -270,13 +269,7 @@ def trajectory_chart(
 ) -> Chart:
     """Each series' path (first reported seed, square: its last point) over the log-spaced
     contours of ``f - min``, with the start and the known minima."""
-    firsts = {series: group[0] for series, group in by_series(runs).items()}
-    paths = {series: trajectory_points(run) for series, run in firsts.items()}
-    paths = {series: path for series, path in paths.items() if len(path)}
-    minima = landscape.minima if landscape is not None else ()
-    bounds = (landscape.bounds if landscape is not None else None) or data_bounds(
-        list(paths.values()), minima
-    )
+    firsts, paths, minima, bounds = trajectory_layout(runs, landscape)
     traces: list[go.BaseTraceType] = []
     contour = _contour(landscape, bounds) if landscape is not None else None
     if contour is not None:

@@ -116,30 +116,24 @@ def seeds_to_conclude(mean: float, low: float, high: float, n: int) -> int | Non
 
 
 def _interval(differences: np.ndarray) -> tuple[float, float]:
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # DegenerateDataWarning: handled just below
-        result = stats.bootstrap(
-            (differences,),
-            np.mean,
-            confidence_level=CONFIDENCE,
-            n_resamples=RESAMPLES,
-            method="BCa",
-            vectorized=True,
-            rng=rng,
-        )
-        low, high = result.confidence_interval
-        if not (math.isfinite(low) and math.isfinite(high)):
+    """The BCa interval of the mean; the percentile interval where BCa is undefined (its
+    acceleration needs a spread in the jackknife), both with the same fixed seed."""
+    low = high = math.nan
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DegenerateDataWarning: handled by the fallback
             result = stats.bootstrap(
                 (differences,),
                 np.mean,
                 confidence_level=CONFIDENCE,
                 n_resamples=RESAMPLES,
-                method="percentile",
+                method=method,
                 vectorized=True,
                 rng=np.random.default_rng(BOOTSTRAP_SEED),
             )
-            low, high = result.confidence_interval
+        low, high = result.confidence_interval
+        if math.isfinite(low) and math.isfinite(high):
+            break
     return float(low), float(high)
 
 
