@@ -264,6 +264,19 @@ def _contour(landscape: Landscape, bounds: Bounds) -> go.Contour | None:
     )
 
 
+VIEW_MARGIN = 1e3
+"""Path points are drawn clipped to the plot bounds widened by this many spans each way:
+far outside the view anyway, and coordinates such as 1e111 (a diverged path) overflow the
+browser's SVG numbers (console errors, a marker not drawn). Hover keeps the true values."""
+
+
+def _clipped(points: np.ndarray, bounds: Bounds) -> np.ndarray:
+    low = np.array([bounds[0][0], bounds[1][0]])
+    high = np.array([bounds[0][1], bounds[1][1]])
+    span = high - low
+    return np.clip(points, low - VIEW_MARGIN * span, high + VIEW_MARGIN * span)
+
+
 def trajectory_chart(
     problem: str, runs: Sequence[Run], palette: Palette, landscape: Landscape | None
 ) -> Chart:
@@ -278,29 +291,34 @@ def trajectory_chart(
         colour = rgb(palette.colour(series))
         keep = decimate(len(path))
         name = series + (" (diverged)" if firsts[series].diverged else "")
+        shown = _clipped(path[keep], bounds)
         traces.append(
             go.Scatter(
-                x=numbers(path[keep, 0]),
-                y=numbers(path[keep, 1]),
+                x=numbers(shown[:, 0]),
+                y=numbers(shown[:, 1]),
+                customdata=[numbers(point) for point in path[keep]],
                 mode="lines",
                 name=name,
                 legendgroup=series,
                 line={"color": colour, "width": 1.6},
                 meta="path",
-                hovertemplate=f"<b>{series}</b><br>(%{{x:.4g}}, %{{y:.4g}})<extra></extra>",
+                hovertemplate=f"<b>{series}</b><br>(%{{customdata[0]:.4g}}, "
+                "%{customdata[1]:.4g})<extra></extra>",
             )
         )
+        end = _clipped(path[-1:], bounds)
         traces.append(
             go.Scatter(
-                x=numbers(path[-1:, 0]),
-                y=numbers(path[-1:, 1]),
+                x=numbers(end[:, 0]),
+                y=numbers(end[:, 1]),
+                customdata=[numbers(path[-1])],
                 mode="markers",
                 legendgroup=series,
                 showlegend=False,
                 meta="end",
                 marker={"symbol": "square", "size": 8, "color": colour},
-                hovertemplate=f"<b>{series}</b>: last point (%{{x:.4g}}, %{{y:.4g}})"
-                "<extra></extra>",
+                hovertemplate=f"<b>{series}</b>: last point (%{{customdata[0]:.4g}}, "
+                "%{customdata[1]:.4g})<extra></extra>",
             )
         )
     if paths:
