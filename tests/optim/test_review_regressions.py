@@ -107,3 +107,32 @@ def test_compiled_half_precision_keeps_full_precision_scalars() -> None:
     exact = 0.1 * 0.9**29
     assert exp_avg(True) == pytest.approx(exact, rel=0.045)
     assert exp_avg(True) == pytest.approx(exp_avg(False), rel=0.03)
+
+
+# ------------------------------------------------------------- records (issue 15 review)
+def test_a_subclass_of_a_twin_checks_its_groups_as_its_parent_does() -> None:
+    from optlab.optim import twins
+
+    class MyAdam(twins.Adam):
+        pass
+
+    MyAdam([torch.zeros(2, requires_grad=True)], lr=torch.tensor([0.1, 0.2]))
+    with pytest.raises(ValueError, match="eps"):
+        MyAdam([torch.zeros(2, requires_grad=True)], eps=-1.0)
+
+
+def test_scaled_adam_checks_an_added_group_filled_with_its_defaults() -> None:
+    from optlab.optim import ScaledAdam
+
+    optimizer = ScaledAdam([torch.zeros(2, requires_grad=True)], fused=True)
+    with pytest.raises(ValueError, match="foreach=True and fused=True exclude each other"):
+        optimizer.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "foreach": True})
+    assert len(optimizer.param_groups) == 1  # the invalid group was not added
+
+
+def test_registry_offers_scaled_adam_no_flag_it_cannot_honour() -> None:
+    from optlab.optim import create
+
+    for flag in ("capturable", "differentiable"):
+        with pytest.raises(TypeError, match=f"unknown hyperparameter '{flag}'"):
+            create("scaled-adam", [torch.zeros(2, requires_grad=True)], **{flag: True})

@@ -303,3 +303,61 @@ def test_kit_catches_an_accepted_invalid_combination() -> None:
     )
     with pytest.raises(ContractFailure, match="was accepted"):
         check_optimizer(subject, ["invalid_hyperparameters"])
+
+
+class _SkipsGraphGradients(torch.optim.SGD):
+    """Broken with create_graph, silently: leaves a parameter whose gradient carries a graph
+    unchanged (a guard meant for something else), so nothing crashes."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None and not param.grad.requires_grad:
+                    param.add_(param.grad, alpha=-group["lr"])
+        return loss
+
+
+def test_kit_catches_an_optimizer_that_skips_gradients_with_a_graph() -> None:
+    subject = ContractSubject("skips-graph", _SkipsGraphGradients, {"lr": 0.1})
+    check_optimizer(subject, ["closure", "loss_decreases"])
+    with pytest.raises(ContractFailure, match="moved differently with create_graph"):
+        check_optimizer(subject, ["create_graph"])
+
+
+class _LrFixedAtFirstStep(torch.optim.SGD):
+    """Broken, silently: reads each group's lr at its first step and keeps it."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group.setdefault("frozen_lr", group["lr"])
+        saved = [group["lr"] for group in self.param_groups]
+        for group in self.param_groups:
+            group["lr"] = group["frozen_lr"]
+        try:
+            return super().step(closure)
+        finally:
+            for group, lr in zip(self.param_groups, saved, strict=True):
+                group["lr"] = lr
+
+
+def test_kit_catches_scheduled_learning_rates_that_are_ignored() -> None:
+    subject = ContractSubject("frozen-lr", _LrFixedAtFirstStep, {"lr": 0.1})
+    check_optimizer(subject, ["closure", "loss_decreases"])
+    with pytest.raises(ContractFailure, match="were not used"):
+        check_optimizer(subject, ["scheduler_before_first_step"])
+
+
+def test_new_checks_pass_third_party_optimizers_with_their_own_defaults() -> None:
+    """Subjects without an lr of their own (torch's defaults, 1e-2 for Adagrad and RMSprop)
+    and with a tensor lr, which schedulers update in place."""
+    checks = ["scheduler_before_first_step", "group_default_lr", "repr", "create_graph"]
+    for factory in (torch.optim.Adagrad, torch.optim.RMSprop):
+        assert check_optimizer(ContractSubject(factory.__name__, factory), checks) == checks
+    tensor_lr = ContractSubject("adam", torch.optim.Adam, {"lr": torch.tensor(0.01)})
+    assert check_optimizer(tensor_lr, checks[:2]) == checks[:2]

@@ -188,6 +188,11 @@ def one_path(owner: str, hyperparameters: Mapping[str, Any]) -> None:
         )
 
 
+ONE_PATH_VIOLATION = ("fused", {"foreach": True, "fused": True})
+"""A kit datum (:class:`optlab.optim.spec.KitData`): what :func:`one_path` must refuse,
+naming ``fused``."""
+
+
 def choice_field(choices: Sequence[str]) -> Callable[[str, str, Any], str]:
     """The validator of a field that takes one of ``choices``."""
 

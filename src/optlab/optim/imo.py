@@ -52,6 +52,7 @@ from torch.optim.optimizer import ParamsT
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
 from optlab.optim.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
+    ONE_PATH_VIOLATION,
     check_non_negative,
     check_optional_bool,
     check_positive,
@@ -299,7 +300,10 @@ RECORD = OptimizerSpec(
         rosenbrock=ConvergenceBudget(0.01, 800),  # 539
         group_variation={"momentum": 0.5},
         reference="imo",
-        invalid_combinations=(("mass_min", {"mass_min": 5.0, "mass_max": 1.0}),),
+        invalid_combinations=(
+            ("mass_min", {"mass_min": 5.0, "mass_max": 1.0}),
+            ONE_PATH_VIOLATION,
+        ),
     ),
 )
 """IMO's one record: checks, capabilities, population form and contract-kit data."""

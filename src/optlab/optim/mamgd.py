@@ -54,6 +54,7 @@ from torch.optim.optimizer import ParamsT
 
 from optlab.optim.elementwise import ElementwiseOptimizer, lr_as_float
 from optlab.optim.hyperparameters import (
+    ONE_PATH_VIOLATION,
     betas_field,
     check_bool,
     check_non_negative,
@@ -242,6 +243,7 @@ RECORD = OptimizerSpec(
         rosenbrock=ConvergenceBudget(1.0, 14_000),  # 9370
         group_variation={"betas": (0.5, 0.9)},
         reference="mamgd",
+        invalid_combinations=(ONE_PATH_VIOLATION,),
     ),
 )
 """MAMGD's one record: checks, capabilities, population form and contract-kit data."""

@@ -30,6 +30,7 @@ import torch
 from optlab.optim import imo, mamgd, scaled_adam, twins
 from optlab.optim.errors import InvalidValueError
 from optlab.optim.hyperparameters import (
+    ONE_PATH_VIOLATION,
     betas_field,
     check_bool,
     check_non_negative,
@@ -178,7 +179,11 @@ _adam_like: dict[str, Validator] = {
     "fused": check_optional_bool,
     **_FLAGS,
 }
-_ADAM_KIT = {"lr": 0.05, "group_variation": {"betas": (0.5, 0.9)}}
+_ADAM_KIT = {
+    "lr": 0.05,
+    "group_variation": {"betas": (0.5, 0.9)},
+    "invalid_combinations": (ONE_PATH_VIOLATION,),
+}
 
 # Kit budgets: (ill-conditioned quadratic, 2-D Rosenbrock), f - f* <= 1e-6 unless stated,
 # measured with ``benchmarks/contract_budgets.py`` (steps needed x about 1.5, in comments).

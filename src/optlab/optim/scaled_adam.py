@@ -52,6 +52,7 @@ import torch
 from torch.optim.optimizer import ParamsT
 
 from optlab.optim.hyperparameters import (
+    ONE_PATH_VIOLATION,
     betas_field,
     check_bool,
     check_non_negative,
@@ -143,11 +144,11 @@ class ScaledAdam(torch.optim.Adam):
             "amsgrad": amsgrad,
             "foreach": foreach,
             "maximize": maximize,
-            "capturable": capturable,
-            "differentiable": differentiable,
             "fused": fused,
         }
         RECORD.check_group(given, "ScaledAdam")
+        check_bool("ScaledAdam", "capturable", capturable)  # the registry does not offer
+        check_bool("ScaledAdam", "differentiable", differentiable)  # these two
         betas = betas_field("ScaledAdam", "betas", betas)
         super().__init__(
             params,
@@ -174,9 +175,15 @@ class ScaledAdam(torch.optim.Adam):
             group.setdefault("scale", self.defaults.get("scale", 1.1))
 
     def add_param_group(self, param_group: dict) -> None:  # type: ignore[type-arg]
-        """Add a group; its ``scale`` defaults to the constructor's and is validated."""
-        RECORD.check_group(param_group, "ScaledAdam")
+        """Add a group; its ``scale`` defaults to the constructor's. The group, filled with
+        the defaults, is checked by the record (fields and cross-field rules); an invalid
+        group is not added."""
         super().add_param_group(param_group)
+        try:
+            RECORD.check_group(self.param_groups[-1], "ScaledAdam")
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -226,8 +233,6 @@ RECORD = OptimizerSpec(
         "amsgrad": check_bool,
         "foreach": check_optional_bool,
         "maximize": check_bool,
-        "capturable": check_bool,
-        "differentiable": check_bool,
         "fused": check_optional_bool,
     },
     "Adam with a scaled second moment = Adam(lr/sqrt(s), eps/sqrt(s)) (optlab)",
@@ -240,6 +245,7 @@ RECORD = OptimizerSpec(
         rosenbrock=ConvergenceBudget(1.0, 720),  # 476
         group_variation={"scale": 3.0},
         reference="scaled-adam",
+        invalid_combinations=(ONE_PATH_VIOLATION,),
         population_bitwise=False,  # its CPU default is torch's fused kernel
     ),
 )

@@ -186,6 +186,8 @@ class Adam(ElementwiseOptimizer):
     """torch's Adam (no amsgrad); lr may be per member."""
 
     state_names = ("exp_avg", "exp_avg_sq")
+    record_name = "adam"
+    """The registry entry whose record checks this twin's groups (subclasses inherit it)."""
     _decoupled = False
 
     def __init__(
@@ -206,7 +208,7 @@ class Adam(ElementwiseOptimizer):
 
     @classmethod
     def _validate(cls, hyperparameters: dict[str, Any]) -> None:
-        _check_as_recorded(cls.__name__.lower(), cls.__name__, hyperparameters)
+        _check_as_recorded(cls.record_name, cls.__name__, hyperparameters)
 
     def _init_state(self, group, param, grad, state) -> None:
         state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
@@ -234,6 +236,7 @@ class Adam(ElementwiseOptimizer):
 class AdamW(Adam):
     """torch's AdamW (decoupled weight decay, default 0.01; no amsgrad); lr may be per member."""
 
+    record_name = "adamw"
     _decoupled = True
 
 

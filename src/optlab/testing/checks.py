@@ -417,56 +417,82 @@ _SCHEDULERS: dict[str, Callable[[torch.optim.Optimizer], Any]] = {
 }
 
 
+def _lr_value(lr: Any) -> float:
+    """A group's lr as a number (torch accepts a one-element tensor, which schedulers
+    update in place: a stored reference would show only the last value)."""
+    return float(lr.detach()) if isinstance(lr, torch.Tensor) else float(lr)
+
+
+def _set_lr(group: dict[str, Any], value: float) -> None:
+    if isinstance(group["lr"], torch.Tensor):
+        group["lr"].fill_(value)
+    else:
+        group["lr"] = value
+
+
 def check_scheduler_before_first_step(subject: ContractSubject) -> None:
     """torch's StepLR, ExponentialLR and ReduceLROnPlateau constructed before the first
-    step: construction leaves lr as given, and 5 steps under each equal 5 steps with the
-    same learning rates set by hand (parameters within 1e-12)."""
-    lr = subject.hyperparameters.get("lr", 1e-3)
+    step: construction leaves lr as it was, and 5 steps under each equal 5 steps with the
+    same learning rates set by hand, and differ from 5 steps at the first lr (the changes
+    are used, not only recorded; unless that run stood still after its first step, as
+    L-BFGS may on the small problem); parameters within 1e-12."""
     for label, make in _SCHEDULERS.items():
         params = make_params()
         optimizer = subject.build(params)
+        before = _lr_value(optimizer.param_groups[0]["lr"])
         scheduler = make(optimizer)
-        if optimizer.param_groups[0]["lr"] != lr:
+        if _lr_value(optimizer.param_groups[0]["lr"]) != before:
             raise ContractFailure(
-                f"constructing {label} changed lr to {optimizer.param_groups[0]['lr']}"
+                f"constructing {label} changed lr from {before} to "
+                f"{_lr_value(optimizer.param_groups[0]['lr'])}"
             )
         closure, used = closure_for(optimizer, params), []
         for _ in range(5):
-            used.append(optimizer.param_groups[0]["lr"])
+            used.append(_lr_value(optimizer.param_groups[0]["lr"]))
             optimizer.step(closure)
             scheduler.step(1.0) if label == "ReduceLROnPlateau" else scheduler.step()
         if len(set(used)) < 2:
             raise ContractFailure(f"{label} never changed lr (used {used})")
-        by_hand = make_params()
+        by_hand, constant = make_params(), make_params()
         manual = subject.build(by_hand)
         manual_closure = closure_for(manual, by_hand)
         for value in used:
             for group in manual.param_groups:
-                group["lr"] = value
+                _set_lr(group, value)
             manual.step(manual_closure)
+        steady = subject.build(constant)
+        run_steps(steady, constant, 1)
+        after_one = clone_params(constant)
+        run_steps(steady, constant, 4)
+        converged = params_equal(constant, after_one)  # e.g. L-BFGS within its first step
         for index, (a, b) in enumerate(zip(params, by_hand, strict=True)):
             if not torch.allclose(a.detach(), b.detach(), rtol=1e-12, atol=1e-14):
                 raise ContractFailure(
                     f"under {label} constructed before the first step, parameter {index} "
                     "differs from the same learning rates set by hand"
                 )
+        if not converged and params_equal(params, constant):
+            raise ContractFailure(
+                f"under {label} the parameters equal a run at the first lr: the scheduled "
+                f"learning rates {used} were not used"
+            )
 
 
 def check_group_default_lr(subject: ContractSubject) -> None:
-    """A parameter group given without ``lr`` takes the optimizer's default lr: its value
-    in ``param_groups`` and its numbers equal an optimizer built with that lr."""
-    lr = subject.hyperparameters.get("lr", 1e-3)
+    """A parameter group given without ``lr`` takes the optimizer's default lr
+    (``optimizer.defaults["lr"]``): its value in ``param_groups`` and its numbers equal an
+    optimizer built with that lr."""
     first, second = make_params(seed=1), make_params(seed=2)
     if subject.supports_param_groups:
-        optimizer = subject.build([{"params": first}, {"params": second, "lr": lr * 0.5}])
+        other = _lr_value(subject.build(make_params()).defaults["lr"]) * 0.5
+        optimizer = subject.build([{"params": first}, {"params": second, "lr": other}])
         params = first + second
     else:
         optimizer, params = subject.build([{"params": first}]), first
-    if optimizer.param_groups[0].get("lr") != lr:
-        raise ContractFailure(
-            f"a group without lr has lr {optimizer.param_groups[0].get('lr')!r}, not the "
-            f"default {lr!r}"
-        )
+    default = _lr_value(optimizer.defaults["lr"])
+    given = optimizer.param_groups[0].get("lr")
+    if given is None or _lr_value(given) != default:
+        raise ContractFailure(f"a group without lr has lr {given!r}, not the default {default!r}")
     run_steps(optimizer, params, 5)
     alone = make_params(seed=1)
     run_steps(subject.build(alone), alone, 5)
