@@ -46,9 +46,13 @@ def test_a_record_swapped_under_another_key_is_not_reused(tmp_path, caplog, how)
         == 1.5
         == record["result"]["final_val_loss"]
     )
-    aside = store.path("runs", a).with_name(f"{a}.json.rejected")
-    assert aside.exists() or aside.is_symlink()
+    (aside,) = store.path("runs", a).parent.glob(f"{a}.json.rejected.*")
+    assert aside.is_symlink() or json.loads(aside.read_text())["key"] == b
     assert store.get("runs", b)["result"]["final_val_loss"] == 2.0  # the original is intact
+    # a second impostor under the same name is kept aside too, beside the first
+    shutil.copy(store.path("runs", b), store.path("runs", a))
+    store.put("runs", A, {"status": "ok", "final_val_loss": 1.5})
+    assert len(list(store.path("runs", a).parent.glob(f"{a}.json.rejected.*"))) == 2
 
 
 def test_extra_json_files_are_not_extra_seeds(tmp_path) -> None:

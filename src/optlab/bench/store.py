@@ -26,7 +26,7 @@ and read back as floats. Guarantees (DESIGN.md, "Results are never lost"):
   name (or any other ``*.json`` put there) is reported once, in one line (a warning of the
   ``optlab.bench`` logger), and ignored: never reused for a run it is not, never counted
   as another seed. A new record of that key replaces it, the old file kept aside as
-  ``<key>.json.rejected``.
+  ``<key>.json.rejected.<pid>.<ns>``.
 
 ``runs_frame()`` and ``tuning_frame()`` read the store back into pandas DataFrames (one row
 per record, config and scalar results flattened into columns).
@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,8 +272,10 @@ class ResultsStore:
                 existing = self._verified(final, kind)
                 if existing is not None:
                     return existing
-                # another file under this record's name: kept aside, never overwritten
-                os.replace(final, final.with_name(final.name + ".rejected"))
+                # another file under this record's name: kept aside under a name of its
+                # own (never over an earlier one), so nothing is lost even in a race
+                aside = f"{final.name}.rejected.{os.getpid()}.{time.time_ns()}"
+                os.replace(final, final.with_name(aside))
                 try:
                     os.link(temporary, final)
                 except FileExistsError:  # a concurrent writer of the same record won
