@@ -357,6 +357,37 @@ def multi_init(
 
 @app.command()
 @_user_errors
+def claims(
+    out: Annotated[Path, typer.Option(help="results store and report folder")] = Path(
+        "results-claims"
+    ),
+    seeds: Annotated[int | None, typer.Option(help="seeds per claim (default: 5)")] = None,
+    scale: Annotated[str, typer.Option(help="default, or tiny (a smoke test)")] = "default",
+) -> None:
+    """Check the seeds' published claims: measured values, 95% intervals, verdicts."""
+    from optlab.claims import run_claims, scale_named, verdict_rows
+
+    chosen = scale_named(scale, seeds)
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage[:60], total=None)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        outcome = run_claims(out, chosen, progress=show)
+    table = Table(title=f"claims ({outcome.measured} measured, {outcome.reused} reused)")
+    for column in ("claim", "claimed", "measured: mean [95% CI] (n)", "verdict"):
+        table.add_column(column)
+    for row in verdict_rows(outcome.records):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"report: {outcome.paths['markdown']} and {outcome.paths['html']}")
+
+
+@app.command()
+@_user_errors
 def report(
     directory: Annotated[Path, typer.Argument(help="a results folder written by optlab bench")],
     reference: Annotated[
