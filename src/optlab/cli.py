@@ -77,6 +77,18 @@ def _progress() -> Progress:
     )
 
 
+def _stages(progress: Progress) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` callback drawing one bar per stage."""
+    tasks: dict[str, Any] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage[:60], total=None)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return show
+
+
 @app.command()
 @_user_errors
 def bench(
@@ -369,13 +381,7 @@ def claims(
 
     chosen = scale_named(scale, seeds)
     with _progress() as progress:
-        tasks: dict[str, Any] = {}
-
-        def show(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage[:60], total=None)
-            progress.update(tasks[stage], completed=done, total=total)
-
+        show = _stages(progress)
         outcome = run_claims(out, chosen, progress=show)
     table = Table(title=f"claims ({outcome.measured} measured, {outcome.reused} reused)")
     for column in ("claim", "claimed", "measured: mean [95% CI] (n)", "verdict"):
@@ -510,13 +516,7 @@ def rl_bench(
     from optlab.rl.bench import bench_policy
 
     with _progress() as progress:
-        tasks: dict[str, Any] = {}
-
-        def show(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage[:60], total=None)
-            progress.update(tasks[stage], completed=done, total=total)
-
+        show = _stages(progress)
         outcome = bench_policy(
             policy,
             problem,
