@@ -373,7 +373,7 @@ def claims(
     out: Annotated[Path, typer.Option(help="results store and report folder")] = Path(
         "results-claims"
     ),
-    seeds: Annotated[int | None, typer.Option(help="seeds per claim (default: 5)")] = None,
+    seeds: Annotated[int | None, typer.Option(help="seeds per claim (default: 10)")] = None,
     scale: Annotated[str, typer.Option(help="default, or tiny (a smoke test)")] = "default",
 ) -> None:
     """Check the seeds' published claims: measured values, 95% intervals, verdicts."""

@@ -1,6 +1,6 @@
 """The scale a claims run measures at: seeds, budgets, sizes (``optlab claims --scale``).
 
-``default`` is what ``optlab claims`` runs (about 10 minutes on 2 CPU cores; the README
+``default`` is what ``optlab claims`` runs (under 10 minutes on 2 CPU cores; the README
 gives the measured time); ``tiny`` is a smoke test of seconds (every claim measured, at a
 scale too small for its verdict to mean anything).
 """
@@ -42,7 +42,7 @@ class Scale:
     """
 
     name: str = "default"
-    seeds: int = 5
+    seeds: int = 10
     iteration_cap: int = 20_000
     accuracy_problem: str = "fmnist-mlp"
     accuracy_steps: int | None = None
@@ -53,7 +53,7 @@ class Scale:
     study_steps: int = 600
     rl_problem: str = "logistic"
     rl_num_problems: int = 90
-    rl_timesteps: int = 36_000
+    rl_timesteps: int = 72_000
     rl_instances: int = 5
 
     def __post_init__(self) -> None:
