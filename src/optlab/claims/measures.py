@@ -24,6 +24,7 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from optlab import problems
@@ -299,7 +300,9 @@ def problems_name(family: str) -> str:
     return problem_name(family)
 
 
-def _trained(policy: Any, training: dict[str, Any], config_path: Any, digest: Any) -> bool:
+def _trained(
+    policy: Path, training: dict[str, Any], config_path: Path, digest: Callable[[Path], str]
+) -> bool:
     """Whether ``policy`` was trained with ``training`` and is the file its record names."""
     if not (policy.is_file() and config_path.is_file()):
         return False
