@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from optlab import problems
 from optlab.bench.store import ResultsStore
 from optlab.claims import (
     CLAIMS,
@@ -143,6 +144,15 @@ def test_a_killed_run_continues_from_the_stored_claims(tmp_path: Path) -> None:
     # another scale is another record: measured anew
     run_claims(tmp_path, dataclasses.replace(TINY, seeds=4), claims=claims(kill=False)[:1])
     assert calls == [CLAIMS[0].id]
+
+
+def test_a_claim_on_data_from_disk_is_keyed_by_the_data(monkeypatch) -> None:
+    claim = next(c for c in CLAIMS if c.id == "imo-accuracy")
+    monkeypatch.setattr(problems, "data_fingerprint", lambda name, data_dir: "one")
+    first = claim.config(TINY)
+    monkeypatch.setattr(problems, "data_fingerprint", lambda name, data_dir: "other")
+    assert claim.config(TINY) != first and first["data"] == "one"
+    assert "data" not in CLAIMS[0].config(TINY)
 
 
 def _estimate(low: float | None, high: float | None, reason: str = "") -> PairedEstimate:

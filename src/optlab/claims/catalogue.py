@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from optlab import problems
 from optlab.bench.store import ResultsStore
 from optlab.claims import measures
 from optlab.claims.iterations import REPORT_TABLE
@@ -65,12 +66,17 @@ class Claim:
     claimed_value: float | None = field(default=None)
 
     def config(self, scale: Scale) -> dict[str, Any]:
-        """The claim record's config: this claim, the version and the scale it used."""
-        return {
+        """The claim record's config: this claim, the version and the scale it used (and,
+        for a claim on a data set read from disk, the data's fingerprint: other files are
+        another measurement, never a stale reuse)."""
+        config = {
             "claim": self.id,
             "version": CLAIMS_VERSION,
             "scale": measures.scale_fields(scale, ("seeds", *self.uses)),
         }
+        if "accuracy_problem" in self.uses:
+            config["data"] = problems.data_fingerprint(scale.accuracy_problem, None)
+        return config
 
 
 IMO_SOURCE = "IMO report (ashmithkp123-dotcom/Inertial-Mass-Optimizer-IMO-), iteration table"
