@@ -25,78 +25,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-from collections.abc import Callable
 
-import numpy as np
+from optlab.claims.iterations import (
+    METHODS,
+    REPORT_TABLE,
+    Function,
+    Gradient,
+    iterations,
+    quadratic,
+    rosenbrock,
+)
 
-from optlab import reference
-
-REPORT = {
-    "well-conditioned": {"imo": 287, "adam": 826, "momentum": 1207},
-    "ill-conditioned": {"imo": 246, "adam": 2230, "momentum": 985},
-    "rosenbrock": {"imo": 769, "adam": 4721, "momentum": 1914},
-}
-LR = 0.01
-
-Function = Callable[[np.ndarray], float]
-Gradient = Callable[[np.ndarray], np.ndarray]
-
-
-def quadratic(curvatures: tuple[float, ...]) -> tuple[Function, Gradient]:
-    """f(x) = sum(c_i x_i^2) (so its Hessian is diag(2 c_i))."""
-    c = np.asarray(curvatures, dtype=float)
-    return (lambda x: float(np.sum(c * x * x))), (lambda x: 2.0 * c * x)
-
-
-def rosenbrock() -> tuple[Function, Gradient]:
-    """f(x, y) = (1 - x)^2 + 100 (y - x^2)^2, minimum 0 at (1, 1)."""
-
-    def value(z: np.ndarray) -> float:
-        return float((1 - z[0]) ** 2 + 100 * (z[1] - z[0] ** 2) ** 2)
-
-    def gradient(z: np.ndarray) -> np.ndarray:
-        return np.array(
-            [-2 * (1 - z[0]) - 400 * z[0] * (z[1] - z[0] ** 2), 200 * (z[1] - z[0] ** 2)]
-        )
-
-    return value, gradient
-
-
-def iterations(
-    method: str, value: Function, gradient: Gradient, start: tuple, stop: tuple, cap: int
-) -> int | None:
-    """Iterations until the stopping rule holds (None: not within ``cap`` or diverged)."""
-    kind, tolerance = stop
-    x = {"x": np.asarray(start, dtype=float)}
-    if method == "adam":
-        v, s = reference.initialize_adam(x)
-    elif method.startswith("momentum"):
-        velocity = np.zeros_like(x["x"])
-    else:
-        state = reference.initialize_imo(x)
-    for t in range(1, cap + 1):
-        g = gradient(x["x"])
-        if method == "adam":
-            x, v, s, _, _ = reference.update_parameters_with_adam(
-                x, {"dx": g}, v, s, t, learning_rate=LR
-            )
-        elif method == "momentum":  # torch's SGD momentum form: b = 0.9 b + g; x -= lr b
-            velocity = 0.9 * velocity + g
-            x = {"x": x["x"] - LR * velocity}
-        elif method == "momentum-ema":  # the averaging form: v = 0.9 v + 0.1 g; x -= lr v
-            velocity = 0.9 * velocity + 0.1 * g
-            x = {"x": x["x"] - LR * velocity}
-        else:
-            form = "soft-nesterov" if method == "imo-soft-nesterov" else "algorithm-box"
-            x, state = reference.update_parameters_with_imo(
-                x, {"dx": g}, state, learning_rate=LR, step_form=form
-            )
-        current = value(x["x"]) if kind == "f" else float(np.linalg.norm(gradient(x["x"])))
-        if not math.isfinite(current) or current > 1e12:
-            return None
-        if current < tolerance:
-            return t
-    return None
+REPORT = REPORT_TABLE
 
 
 def settings() -> dict[str, list[tuple[str, tuple[Function, Gradient], tuple]]]:
@@ -124,7 +64,6 @@ def settings() -> dict[str, list[tuple[str, tuple[Function, Gradient], tuple]]]:
 
 
 STOPS = [("f", 1e-6), ("f", 1e-8), ("grad", 1e-3), ("grad", 1e-4), ("grad", 1e-6)]
-METHODS = ["adam", "momentum", "momentum-ema", "imo-soft-nesterov", "imo-algorithm-box"]
 
 
 def error(count: int | None, target: int) -> float:

@@ -77,6 +77,18 @@ def _progress() -> Progress:
     )
 
 
+def _stages(progress: Progress) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` callback drawing one bar per stage."""
+    tasks: dict[str, Any] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage[:60], total=None)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return show
+
+
 @app.command()
 @_user_errors
 def bench(
@@ -357,6 +369,31 @@ def multi_init(
 
 @app.command()
 @_user_errors
+def claims(
+    out: Annotated[Path, typer.Option(help="results store and report folder")] = Path(
+        "results-claims"
+    ),
+    seeds: Annotated[int | None, typer.Option(help="seeds per claim (default: 10)")] = None,
+    scale: Annotated[str, typer.Option(help="default, or tiny (a smoke test)")] = "default",
+) -> None:
+    """Check the seeds' published claims: measured values, 95% intervals, verdicts."""
+    from optlab.claims import run_claims, scale_named, verdict_rows
+
+    chosen = scale_named(scale, seeds)
+    with _progress() as progress:
+        show = _stages(progress)
+        outcome = run_claims(out, chosen, progress=show)
+    table = Table(title=f"claims ({outcome.measured} measured, {outcome.reused} reused)")
+    for column in ("claim", "claimed", "measured: mean [95% CI] (n)", "verdict"):
+        table.add_column(column)
+    for row in verdict_rows(outcome.records):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"report: {outcome.paths['markdown']} and {outcome.paths['html']}")
+
+
+@app.command()
+@_user_errors
 def report(
     directory: Annotated[Path, typer.Argument(help="a results folder written by optlab bench")],
     reference: Annotated[
@@ -479,13 +516,7 @@ def rl_bench(
     from optlab.rl.bench import bench_policy
 
     with _progress() as progress:
-        tasks: dict[str, Any] = {}
-
-        def show(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage[:60], total=None)
-            progress.update(tasks[stage], completed=done, total=total)
-
+        show = _stages(progress)
         outcome = bench_policy(
             policy,
             problem,

@@ -41,6 +41,7 @@ def test_the_contracts_catch_an_upward_import(tmp_path: Path) -> None:
         (package / folder / "__init__.py").write_text("")
     names = (
         "cli",
+        "claims",
         "report",
         "rl",
         "bench",

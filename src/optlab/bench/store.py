@@ -5,6 +5,7 @@ Layout under the store's root::
     runs/<key>.json      one record per completed training run (reported or tuning trial)
     tuning/<key>.json    one record per tuning outcome (the chosen lr, every trial, the path)
     halving/<key>.json   one record per completed multi-init run (successive halving)
+    claims/<key>.json    one record per checked claim (``optlab claims``)
 
 A record is ``{"schema", "kind", "key", "config", "result", "environment"}``; ``key`` is the
 SHA-256 of the canonical JSON of ``config``, so the same configuration always maps to the
@@ -55,8 +56,8 @@ from optlab.inputs import PathError, check_path
 logger = logging.getLogger("optlab.bench")
 
 SCHEMA_VERSION = 1
-RecordKind = Literal["runs", "tuning", "halving"]
-KINDS: tuple[RecordKind, ...] = ("runs", "tuning", "halving")
+RecordKind = Literal["runs", "tuning", "halving", "claims"]
+KINDS: tuple[RecordKind, ...] = ("runs", "tuning", "halving", "claims")
 
 
 class StoreError(OptlabError):
@@ -126,6 +127,7 @@ _RESULT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "runs": {"status": str},
     "tuning": {"best_lr": (int, float), "trials": list},
     "halving": {},
+    "claims": {"verdict": str},
 }
 
 

@@ -29,7 +29,15 @@ from matplotlib.figure import Figure
 
 from optlab.bench.store import ResultsStore
 from optlab.durable import write_atomic
-from optlab.report import charts, halving, halving_charts, interactive, problem_charts, verdicts
+from optlab.report import (
+    charts,
+    claims,
+    halving,
+    halving_charts,
+    interactive,
+    problem_charts,
+    verdicts,
+)
 from optlab.report import figures as plots
 from optlab.report.charts import Chart
 from optlab.report.formatting import MISSING, compact, short, slug, unique_names
@@ -416,12 +424,13 @@ def write_report(
     view = load(store, keys)
     verdicts.check_reference(view.runs, reference)
     halving_runs = halving.halving_records(open_store(store), keys)
+    claim_records = claims.claims_records(open_store(store), keys)
     out = check_destination(out_dir)
     doc = Document(root=out)
     palette = plots.Palette([*view.series, *(o.optimizer for o in view.tuning)])
     ctx = _Context(view=view, doc=doc, figures_dir=out / "figures", palette=palette)
     _header(doc, view, title, notes, reference)
-    if not view.runs and not halving_runs:
+    if not view.runs and not halving_runs and not claim_records:
         doc.heading(2, "No runs", "no-runs")
         doc.paragraph(
             "This store holds no reported runs yet"
@@ -440,6 +449,7 @@ def write_report(
         for problem in view.problems:
             _problem_section(ctx, problem, summaries[problem])
     halving.write_section(doc, halving_runs, ctx.save, halving_charts.halving_chart)
+    claims.write_section(doc, claim_records)
     markdown = out / "report.md"
     page = out / "report.html"
     write_atomic(markdown, doc.as_markdown())  # never through a link at that name
