@@ -58,12 +58,8 @@ def test_variants_match_reference_and_foreach(name: str, hyperparameters: dict) 
     assert check_optimizer(subject, checks) == checks
 
 
-class _IgnoresLr(torch.optim.SGD):
-    """A broken optimizer: it caches lr at construction and ignores the scheduler."""
-
-    def __init__(self, params, lr: float = 0.1) -> None:
-        super().__init__(params, lr=lr)
-        self._lr = lr
+class _EachParameter(torch.optim.SGD):
+    """SGD's step written out, so that a planted mutant changes one parameter's update."""
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -74,8 +70,22 @@ class _IgnoresLr(torch.optim.SGD):
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:
-                    param.add_(param.grad, alpha=-self._lr)
+                    self.update(param, group)
         return loss
+
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        param.add_(param.grad, alpha=-group["lr"])
+
+
+class _IgnoresLr(_EachParameter):
+    """A broken optimizer: it caches lr at construction and ignores the scheduler."""
+
+    def __init__(self, params, lr: float = 0.1) -> None:
+        super().__init__(params, lr=lr)
+        self._lr = lr
+
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        param.add_(param.grad, alpha=-self._lr)
 
 
 def test_kit_catches_an_optimizer_that_ignores_the_scheduler() -> None:
@@ -178,20 +188,11 @@ def test_kit_field_names_must_stand_as_words() -> None:
         check_optimizer(subject, ["invalid_hyperparameters"])
 
 
-class _NormalisedSGD(torch.optim.SGD):
+class _NormalisedSGD(_EachParameter):
     """Not elementwise: divides each gradient by its tensor's norm (a per-tensor reduction)."""
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    param.add_(param.grad / param.grad.norm(), alpha=-group["lr"])
-        return loss
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        param.add_(param.grad / param.grad.norm(), alpha=-group["lr"])
 
 
 def test_kit_catches_a_per_tensor_reduction_declared_elementwise() -> None:
@@ -201,20 +202,11 @@ def test_kit_catches_a_per_tensor_reduction_declared_elementwise() -> None:
 
 
 # ------------------------------------------------------------- planted mutants, new checks
-class _ContiguousCopySGD(torch.optim.SGD):
+class _ContiguousCopySGD(_EachParameter):
     """Broken on strides: updates ``param.contiguous()``, a copy for a strided parameter."""
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    param.contiguous().add_(param.grad, alpha=-group["lr"])
-        return loss
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        param.contiguous().add_(param.grad, alpha=-group["lr"])
 
 
 def test_kit_catches_an_optimizer_that_loses_updates_on_strided_parameters() -> None:
@@ -305,21 +297,13 @@ def test_kit_catches_an_accepted_invalid_combination() -> None:
         check_optimizer(subject, ["invalid_hyperparameters"])
 
 
-class _SkipsGraphGradients(torch.optim.SGD):
+class _SkipsGraphGradients(_EachParameter):
     """Broken with create_graph, silently: leaves a parameter whose gradient carries a graph
     unchanged (a guard meant for something else), so nothing crashes."""
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None and not param.grad.requires_grad:
-                    param.add_(param.grad, alpha=-group["lr"])
-        return loss
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        if not param.grad.requires_grad:
+            param.add_(param.grad, alpha=-group["lr"])
 
 
 def test_kit_catches_an_optimizer_that_skips_gradients_with_a_graph() -> None:
