@@ -99,7 +99,13 @@ def bench(
     out: Annotated[Path, typer.Option(help="results store and report folder")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="where MNIST/CIFAR live")] = None,
     download: Annotated[bool, typer.Option(help="download missing data sets")] = False,
-    tune: Annotated[bool, typer.Option(help="tune lr per optimizer and problem")] = True,
+    tune: Annotated[
+        bool | None,
+        typer.Option(
+            "--tune/--no-tune",
+            help="tune lr per optimizer and problem (default: the suite's [tuning] enabled)",
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="processes (default: one per core, at most 2)")
     ] = None,

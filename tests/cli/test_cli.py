@@ -166,3 +166,25 @@ def test_only_optlab_errors_are_one_line_and_a_bug_keeps_its_traceback(
     assert "internal invariant broken" in str(result.exception)
     assert "this is a bug in optlab" in result.stderr
     assert "optlab: error:" not in result.stderr
+
+
+def test_a_suite_file_that_turns_tuning_off_is_not_tuned(tmp_path: Path) -> None:
+    """``[tuning] enabled = false`` holds unless ``--tune`` is given (the flag used to
+    default to True and override it)."""
+    suite = tmp_path / "untuned.toml"
+    suite.write_text(
+        'problems = ["beale"]\noptimizers = ["sgd"]\nseeds = 1\n'
+        "[steps]\nbeale = 20\n[tuning]\nenabled = false\n"
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["bench", "--suite", str(suite), "--out", str(out), "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert not list((out / "tuning").glob("*.json"))  # no tuning record
+    tuned = runner.invoke(
+        app,
+        ["bench", "--suite", str(suite), "--out", str(tmp_path / "t"), "--tune", "--workers", "1"],
+    )
+    assert tuned.exit_code == 0, tuned.output
+    assert list((tmp_path / "t" / "tuning").glob("*.json"))  # --tune still turns it on
