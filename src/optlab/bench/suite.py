@@ -42,6 +42,7 @@ from typing import Any
 from optlab import optim, problems
 from optlab.errors import OptlabError
 from optlab.inputs import check_path
+from optlab.optim.hyperparameters import MAX_LR  # the largest float32: one rule for every lr
 
 MIN_TUNING_TRIALS = 6
 MAX_TUNING_TRIALS = 10_000
@@ -50,8 +51,6 @@ MAX_SEEDS = 10_000
 """At most this many reported seeds (``seeds = N``, a list, ``--seeds N``)."""
 MAX_TUNING_SEED = 2**32 - 1
 """``[tuning] seed`` also seeds Optuna's sampler (NumPy's legacy seeding: 32 bits)."""
-MAX_LR = 3.4028234663852886e38
-"""The largest float32: a larger learning rate is not a number the parameters can hold."""
 POPULATION_MODES = ("auto", "on", "off")
 """``[tuning] population``: where a grid trains as one population
 (:mod:`optlab.bench.population_tuning` says when ``auto`` does)."""

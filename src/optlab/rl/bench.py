@@ -25,13 +25,12 @@ from typing import Any
 from optlab import problems
 from optlab.bench.runner import DataOptions, RunConfig, execute_and_store, run_suite
 from optlab.bench.store import ResultsStore
-from optlab.bench.suite import Suite, Tuning
+from optlab.bench.suite import MAX_SEEDS, Suite, Tuning
 from optlab.durable import atomic_writer, write_atomic
 from optlab.optim.learned import file_digest, load_policy
 from optlab.optim.registry import LEARNED_PREFIX
 from optlab.rl.instances import (
     MAX_INSTANCES,
-    MAX_SEEDS,
     RLError,
     check_count,
     instance_seeds,

@@ -59,8 +59,6 @@ def problem_name(family: str) -> str:
 MAX_INSTANCES = 100_000
 """At most this many instances (``--instances``, ``--num-problems``): each is a seed pair
 held in memory and a problem built, so a larger count is a typo."""
-MAX_SEEDS = 10_000
-"""At most this many seeds per instance (``optlab rl bench --seeds``)."""
 
 
 def check_count(field_name: str, value: object, low: int = 1, high: int | None = None) -> int:
