@@ -125,3 +125,37 @@ def test_lbfgs_never_exceeds_the_budget_and_is_evaluated_on_the_same_checkpoints
     expected = [*range(10, budget + 1, 10)] + ([budget] if budget % 10 else [])
     assert result.curve["evaluations"] == expected
     assert optimizer.param_groups[0]["max_eval"] == 25  # restored after training
+
+
+def test_evaluation_runs_the_model_once_per_chunk_and_equals_loss_and_accuracy() -> None:
+    """A net's validation pass computes its loss and accuracy from ONE forward pass per chunk
+    (the problems' ``loss_and_accuracy``), with the numbers of the separate functions."""
+    from optlab.problems.nets import class_accuracy, cross_entropy_and_accuracy, cross_entropy_loss
+    from optlab.train.loop import EVAL_CHUNK, evaluate
+
+    torch.manual_seed(0)
+    rows = 2 * EVAL_CHUNK + 3  # two full chunks and a short one
+    inputs, labels = torch.randn(rows, 5), torch.randint(0, 3, (rows,))
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    calls = []
+    model.register_forward_hook(lambda module, args, output: calls.append(len(args[0])))
+    split = (inputs, labels)
+    instance = ProblemInstance(
+        name="n",
+        model=model,
+        loss=cross_entropy_loss,
+        data=DataSplits(split, split, split),
+        target=0.0,
+        accuracy=class_accuracy,
+        loss_and_accuracy=cross_entropy_and_accuracy,
+        batch_size=8,
+    )
+    loss, accuracy = evaluate(instance, split)
+    assert calls == [EVAL_CHUNK, EVAL_CHUNK, 3]
+    with torch.no_grad():
+        assert loss == pytest.approx(float(cross_entropy_loss(model, split)), rel=1e-6)
+        assert accuracy == pytest.approx(float(class_accuracy(model, split)), rel=1e-6)
+    calls.clear()
+    separate = ProblemInstance(**{**instance.__dict__, "loss_and_accuracy": None})
+    assert evaluate(separate, split) == (loss, accuracy)  # the same numbers, chunk by chunk
+    assert calls == [EVAL_CHUNK, EVAL_CHUNK, EVAL_CHUNK, EVAL_CHUNK, 3, 3]

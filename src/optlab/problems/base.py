@@ -55,6 +55,9 @@ class ProblemInstance:
             the objective itself).
         target: solved when the validation loss is <= target.
         accuracy: ``accuracy(model, batch)`` -> scalar fraction correct, where it applies.
+        loss_and_accuracy: ``(loss, accuracy)`` of a batch from ONE forward pass, where the
+            problem has both (evaluation uses it: a separate ``loss`` and ``accuracy`` would
+            run the model twice); it must equal ``(loss(model, batch), accuracy(model, batch))``.
         optimum: the known minimum value of the loss (analytic functions, convex problems
             with a closed form), else None.
         batch_size: mini-batch size for training, None for full batch.
@@ -69,6 +72,9 @@ class ProblemInstance:
     data: DataSplits | None
     target: float
     accuracy: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None
+    loss_and_accuracy: (
+        Callable[[torch.nn.Module, Batch], tuple[torch.Tensor, torch.Tensor]] | None
+    ) = None
     optimum: float | None = None
     batch_size: int | None = None
     plot_bounds: tuple[tuple[float, float], tuple[float, float]] | None = None

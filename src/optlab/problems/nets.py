@@ -91,10 +91,21 @@ def cross_entropy_loss(model: nn.Module, batch: Batch | None) -> torch.Tensor:
     return functional.cross_entropy(model(inputs), labels)
 
 
+def _hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(dim=-1) == labels).to(torch.float32).mean()
+
+
 def class_accuracy(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Fraction of the batch whose largest logit is the label's."""
     inputs, labels = batch
-    return (model(inputs).argmax(dim=-1) == labels).to(torch.float32).mean()
+    return _hits(model(inputs), labels)
+
+
+def cross_entropy_and_accuracy(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(:func:`cross_entropy_loss`, :func:`class_accuracy`) of ``batch`` from one forward pass."""
+    inputs, labels = batch
+    logits = model(inputs)
+    return functional.cross_entropy(logits, labels), _hits(logits, labels)
 
 
 # --------------------------------------------------------------------------- data
@@ -181,6 +192,7 @@ class NetBuilder:
             data=datasets.to_device(splits, context.device),
             target=self.target,
             accuracy=class_accuracy,
+            loss_and_accuracy=cross_entropy_and_accuracy,
             batch_size=self.batch_size,
         )
 

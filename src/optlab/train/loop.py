@@ -47,7 +47,11 @@ __all__ = [
     "train",
 ]
 
-EVAL_CHUNK = 2048  # validation/test batches are evaluated in chunks of this many rows
+EVAL_CHUNK = 512
+"""Validation/test splits are evaluated in chunks of this many rows. Measured (one torch
+thread, 5,000 Fashion-MNIST validation images, best of 3): the 2c2d CNN's forward pass takes
+0.32 s in chunks of 512 against 0.45-0.62 s in chunks of 2,048 (activations that fit in
+cache); the MLPs are as fast or faster at 512 than at 2,048."""
 CURVE_FIELDS = ("step", "evaluations", "seconds", "train_loss", "val_loss", "val_accuracy")
 
 
@@ -124,11 +128,17 @@ def evaluate(instance: ProblemInstance, split: Batch | None) -> tuple[float, flo
     for start in range(0, len(inputs), EVAL_CHUNK):
         chunk = (inputs[start : start + EVAL_CHUNK], targets[start : start + EVAL_CHUNK])
         size = len(chunk[0])
-        total_loss += float(instance.loss(model, chunk)) * size
-        if instance.accuracy is not None:
-            total_correct += float(instance.accuracy(model, chunk)) * size
+        if instance.loss_and_accuracy is not None:  # one forward pass for both
+            loss, hits = instance.loss_and_accuracy(model, chunk)
+            total_correct += float(hits) * size
+        else:
+            loss = instance.loss(model, chunk)
+            if instance.accuracy is not None:
+                total_correct += float(instance.accuracy(model, chunk)) * size
+        total_loss += float(loss) * size
         count += size
-    accuracy = total_correct / count if instance.accuracy is not None and count else None
+    scored = instance.accuracy is not None or instance.loss_and_accuracy is not None
+    accuracy = total_correct / count if scored and count else None
     return total_loss / max(count, 1), accuracy
 
 
