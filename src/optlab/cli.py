@@ -132,7 +132,8 @@ def bench(
     A learning-rate grid trains as one population where it pays (suite option [tuning]
     population = "auto" | "on" | "off"); the stored records are the same either way."""
     from optlab.bench.ray_backend import check_backend
-    from optlab.bench.runner import DataOptions, default_workers, run_suite
+    from optlab.bench.runner import default_workers, run_suite
+    from optlab.bench.runs import DataOptions
     from optlab.bench.store import ResultsStore
     from optlab.bench.suite import load_suite, seed_range
     from optlab.report import check_destination, write_report

@@ -142,7 +142,7 @@ def test_where_a_population_pays() -> None:
     big = problems.build("digits-mlp", BuildContext())
     big.model = torch.nn.Linear(AUTO_MAX_PARAMETERS, 1)
     assert not pays("auto", big) and pays("on", big)
-    with pytest.raises(OptlabError, match=r"tuning\.population must be one of auto, on, off"):
+    with pytest.raises(OptlabError, match=r"population must be one of auto, on, off, got .always."):
         pays("always", digits)
     assert all(can_vectorise(name, {}) for name in ("sgd", "momentum", "adam", "imo", "mamgd"))
     assert can_vectorise("scaled-adam", {"scale": 2.0})

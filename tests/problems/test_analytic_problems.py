@@ -93,7 +93,7 @@ def test_start_point_rule() -> None:
 def test_only_runs_from_a_drawn_start_get_a_new_store_key() -> None:
     """Keys of existing configs stay: seed 42 and data problems keep theirs; an analytic run
     at another init seed (a new start) says so in its config, so old records are not reused."""
-    from optlab.bench.runner import RunConfig
+    from optlab.bench.runs import RunConfig
     from optlab.bench.store import config_key
 
     def config(problem: str, seed: int) -> RunConfig:

@@ -192,7 +192,7 @@ def run_halving(
     request = run.request
     if request.backend == "ray":
         from optlab.bench.ray_backend import successive_halving_on_ray
-        from optlab.bench.runner import DataOptions
+        from optlab.bench.runs import DataOptions
 
         data_dir = str(request.data_dir) if request.data_dir else None
         result = successive_halving_on_ray(

@@ -32,7 +32,7 @@ Where it pays (``[tuning] population = "auto"``, the default; :func:`pays`): the
 as a population when the optimizer can be vectorised, at least 2 of its trials are still to
 run, and the model has at most :data:`AUTO_MAX_PARAMETERS` parameters: every analytic and
 convex problem, ``digits-mlp`` and ``mnist-5k`` (784-64-10) of the quick suite. Measured on
-2 shared CPU cores (``python benchmarks/tuning_population.py --repeats 1``: each problem's
+2 shared CPU cores (``python benchmarks/population_runs.py --repeats 1``: each problem's
 6-point grid, one torch thread, sequential then population in the same process): 2.0x over
 the 13 quick problems x adam/sgd/imo/mamgd (rows from 0.7x to 6x; mnist-5k 1.1x to 1.4x), 2.4x
 for momentum/nesterov/adagrad/rmsprop/adamw/scaled-adam on beale/logistic/digits-mlp.
@@ -54,7 +54,6 @@ float64, and nets at moderate learning rates) agree to about 1e-7 relative or be
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,16 +63,10 @@ from optlab import optim
 from optlab.bench.suite import POPULATION_MODES
 from optlab.errors import OptlabError
 from optlab.problems.base import ProblemInstance
-from optlab.train.core import BatchStream, EvaluationSchedule, training_step
-from optlab.train.loop import (
-    CURVE_FIELDS,
-    TrainConfig,
-    TrainResult,
-    evaluate,
-    record_evaluation,
-    summarise,
-)
+from optlab.train.core import BatchStream
+from optlab.train.loop import TrainConfig, TrainResult
 from optlab.train.population import Population, PopulationError, population_optimizer
+from optlab.train.population.members import train_members
 
 AUTO_MAX_PARAMETERS = 60_000
 """``auto`` trains a grid as a population when the model has at most this many parameters:
@@ -91,10 +84,11 @@ def parameter_count(instance: ProblemInstance) -> int:
 
 
 def pays(mode: str, instance: ProblemInstance) -> bool:
-    """Whether ``mode`` trains this problem's grid as a population (the optimizer aside)."""
+    """Whether ``mode`` trains this problem's runs (a grid, or the reported seeds) as a
+    population, the optimizer aside."""
     if mode not in POPULATION_MODES:
         raise PopulationTuningError(
-            f"tuning.population must be one of {', '.join(POPULATION_MODES)}, got {mode!r}"
+            f"population must be one of {', '.join(POPULATION_MODES)}, got {mode!r}"
         )
     if mode == "off":
         return False
@@ -137,17 +131,6 @@ def can_vectorise(name: str, hyperparameters: dict[str, Any]) -> bool:
     return True
 
 
-def _load_member(instance: ProblemInstance, population: Population, position: int) -> None:
-    """Copy member ``position``'s parameters and buffers into ``instance.model``."""
-    with torch.no_grad():
-        for name, param in instance.model.named_parameters():
-            param.copy_(population.params[f"model.{name}"][position])
-        for name, buffer in instance.model.named_buffers():
-            stacked = population.buffers.get(f"model.{name}")
-            if stacked is not None:
-                buffer.copy_(stacked[position])
-
-
 def train_lr_sweep(
     instance: ProblemInstance,
     optimizer: str,
@@ -168,49 +151,24 @@ def train_lr_sweep(
         hyperparameters,
         torch.tensor([float(lr) for lr in lrs], dtype=torch.float64),
     )
-    batches = BatchStream(instance, config.data_seed)
-    validation = instance.data.validation if instance.data else None
-    results = [TrainResult(curve={name: [] for name in CURVE_FIELDS}) for _ in range(count)]
-    seconds = [0.0] * count
-    steps, schedule = 0, EvaluationSchedule(config.eval_every, config.steps)
-    while steps < config.steps and len(population):
-        batch = next(batches)
-        started = time.perf_counter()
-        losses = training_step(opt, lambda: population.losses(batch))  # noqa: B023
-        share = (time.perf_counter() - started) / len(population)
-        steps += 1
-        for member in population.seeds:
-            seconds[member] += share
-        if not schedule.due(steps):
-            continue
-        last = steps >= config.steps
-        train_losses = losses.detach().tolist()
-        stopped = []
-        for position, member in enumerate(population.seeds):
-            _load_member(instance, population, position)
-            result = results[member]
-            value, accuracy = evaluate(instance, validation)
-            done = record_evaluation(
-                instance, config, result, steps, steps, seconds[member],
-                train_losses[position], value, accuracy,
-            )  # fmt: skip
-            if done or last:
-                result.steps = result.evaluations = steps
-                result.seconds = seconds[member]
-                summarise(instance, result)
-                stopped.append(position)
-        if stopped:
-            kept = [p for p in range(len(population)) if p not in stopped]
-            if not kept:
-                break
-            population.keep(kept, opt)  # per-member learning rates included
+    results = train_members(
+        instance, population, opt, BatchStream(instance, config.data_seed), config
+    )
+    return member_records(instance, results)
+
+
+def member_records(
+    instance: ProblemInstance, results: Sequence[TrainResult]
+) -> list[dict[str, Any]]:
+    """The run records' results of a population's members: what a lone run returns, plus
+    ``path = "population"`` and ``population`` (the number of members)."""
     return [
         {
             **result.as_dict(),
             "target": instance.target,
             "optimum": instance.optimum,
             "path": "population",
-            "population": count,
+            "population": len(results),
         }
         for result in results
     ]

@@ -61,18 +61,9 @@ from typing import Any
 import torch
 
 from optlab import optim, problems
-from optlab.bench.runner import (
-    RUN_THREADS,
-    DataOptions,
-    Grid,
-    Progress,
-    RunConfig,
-    RunError,
-    SuiteOutcome,
-    execute,
-    execute_population,
-    run_suite,
-)
+from optlab.bench.population_runs import Group, execute_population
+from optlab.bench.runner import Progress, SuiteOutcome, run_suite
+from optlab.bench.runs import RUN_THREADS, DataOptions, RunConfig, RunError, execute
 from optlab.bench.store import ResultsStore
 from optlab.bench.suite import Suite
 from optlab.errors import OptlabError
@@ -209,15 +200,15 @@ def _fit(
 
 # ---------------------------------------------------------------------------------- bench
 def _bench_trial(
-    config: dict[str, Any], tasks: Sequence[RunConfig | Grid], data: DataOptions
+    config: dict[str, Any], tasks: Sequence[RunConfig | Group], data: DataOptions
 ) -> None:
     """A Ray Tune trial: run one task, report each finished run (config and result, JSON)."""
     import ray.tune as tune
 
     task = tasks[config["index"]]
-    configs = list(task.configs) if isinstance(task, Grid) else [task]
+    configs = list(task.configs) if isinstance(task, Group) else [task]
     results = None
-    if isinstance(task, Grid):
+    if isinstance(task, Group):
         results = execute_population(configs, data, task.population)
     if results is not None:
         records = [[c.as_dict(), r] for c, r in zip(configs, results, strict=True)]
@@ -245,22 +236,22 @@ class RayExecutor:
 
     def run(
         self,
-        tasks: Iterable[RunConfig | Grid],
+        tasks: Iterable[RunConfig | Group],
         outcome: SuiteOutcome,
         progress: Progress,
         stage: str,
     ) -> None:
         """Run every task's runs not stored yet, one Ray trial a task."""
-        todo: list[RunConfig | Grid] = []
+        todo: list[RunConfig | Group] = []
         total = done = 0
         for task in tasks:
-            configs = task.configs if isinstance(task, Grid) else (task,)
+            configs = task.configs if isinstance(task, Group) else (task,)
             missing = tuple(c for c in configs if not self.store.has("runs", c.key))
             total += len(configs)
             done += len(configs) - len(missing)
             outcome.reused += len(configs) - len(missing)
             if missing:
-                todo.append(Grid(missing, task.population) if isinstance(task, Grid) else task)
+                todo.append(Group(missing, task.population) if isinstance(task, Group) else task)
         progress(stage, done, total)
         if not todo:
             return
@@ -286,7 +277,7 @@ class RayExecutor:
             f"bench-{self.experiments}",
             on_report,
         )
-        expected = [c for t in todo for c in (t.configs if isinstance(t, Grid) else (t,))]
+        expected = [c for t in todo for c in (t.configs if isinstance(t, Group) else (t,))]
         lost = [c for c in expected if not self.store.has("runs", c.key)]
         if lost:
             raise RunError(f"{len(lost)} run(s) sent to Ray came back without a result")

@@ -18,218 +18,36 @@ skipped, so a killed bench re-run completes the suite keeping all completed runs
 Runs go in-process (``workers=1``) or to a process pool (``workers>1``, one torch thread
 each); the grid sampler's trials are independent and go to the pool too.
 
-Grids as populations (:mod:`optlab.bench.population_tuning`): with the grid sampler, the
-trials of an optimizer that can be vectorised (every elementwise one; not L-BFGS) train as
-ONE population, one member per learning rate, where ``[tuning] population`` says it pays
-(``auto``: models up to 60,000 parameters). Each member is stored as the trial it stands for
-(same key, same result fields, ``path = "population"``), so the tuning record is the same
-either way; its ``path`` field says which path produced the trials.
+Populations (:mod:`optlab.bench.population_runs`): with the grid sampler, the trials of an
+optimizer that can be vectorised (every elementwise one; not L-BFGS) train as ONE
+population, one member per learning rate, where ``[tuning] population`` says it pays; the
+reported seeds of such an optimizer train as one population, one member per seed, where the
+suite's ``population`` says it pays (``auto``: models up to 60,000 parameters). Each member
+is stored as the run it stands for (same key, same result fields, ``path = "population"``),
+so the records are the same either way, to rounding; ``path`` says which path produced them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from optlab import optim, problems
+from optlab import problems
+from optlab.bench.population_runs import Group, execute_group_and_store, population_tasks
+from optlab.bench.runs import DataOptions, RunConfig, execute_and_store
 from optlab.bench.store import ResultsStore, config_key
 from optlab.bench.suite import Suite
-from optlab.errors import InvalidValueError, OptlabError
-from optlab.problems.base import BuildContext, ProblemInstance
-from optlab.train.loop import TrainConfig, train
+from optlab.errors import InvalidValueError
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``."""
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a run; its hash is the record's key."""
-
-    problem: str
-    optimizer: str
-    hyperparameters: dict[str, Any]
-    instance_seed: int
-    init_seed: int
-    data_seed: int
-    steps: int
-    eval_every: int
-    patience: int | None = 3
-    purpose: str = "report"  # "report" or "tune"
-    data: str | None = None  # content hash of the data set on disk (None: none needed)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with hyperparameters in a canonical form (tuples become lists)."""
-        config = asdict(self)
-        config["hyperparameters"] = {
-            k: list(v) if isinstance(v, tuple) else v
-            for k, v in sorted(self.hyperparameters.items())
-        }
-        rule = problems.start_rule(self.problem, self.init_seed)
-        if rule is not None:  # only where the start changed: other keys stay as they were
-            config["start"] = rule
-        return config
-
-    @property
-    def key(self) -> str:
-        """The store key of this run."""
-        return config_key(self.as_dict())
-
-
-@dataclass(frozen=True)
-class DataOptions:
-    """Where data sets live on disk, and whether missing ones may be downloaded."""
-
-    data_dir: str | None = None
-    download: bool = False
-
-
-class RunError(OptlabError):
-    """A run failed for another reason than divergence (which is a result, not an error)."""
-
-
-RUN_THREADS = 1
-"""torch threads inside a run: fixed, so a run's numbers do not depend on ``workers``."""
-
-
-def execute(config: RunConfig, data: DataOptions = DataOptions()) -> dict[str, Any]:
-    """Build the problem and the optimizer, train, and return the result as a dict.
-
-    Runs with :data:`RUN_THREADS` torch threads (restored afterwards), so the same config
-    gives the same numbers in-process and in a pool. An exception becomes a one-line
-    :class:`RunError` naming the run.
-    """
-    what = (
-        f"run {config.problem} / {config.optimizer} {config.hyperparameters} "
-        f"(seed {config.init_seed})"
-    )
-    with _run_context(what):
-        return _execute(config, data)
-
-
-@contextlib.contextmanager
-def _run_context(what: str) -> Iterator[None]:
-    """Run with :data:`RUN_THREADS` torch threads (restored afterwards); an exception other
-    than an :class:`OptlabError` becomes a one-line :class:`RunError` naming ``what``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(RUN_THREADS)
-    try:
-        yield
-    except OptlabError:
-        raise
-    except Exception as error:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise RunError(f"{what} failed: {type(error).__name__}: {text}") from error
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _build(config: RunConfig, data: DataOptions) -> ProblemInstance:
-    """The problem instance of ``config``, initialised from its init seed."""
-    torch.manual_seed(config.init_seed)
-    context = BuildContext(
-        instance_seed=config.instance_seed,
-        init_seed=config.init_seed,
-        data_dir=Path(data.data_dir) if data.data_dir else None,
-        download=data.download,
-    )
-    return problems.build(config.problem, context)
-
-
-def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
-    instance = _build(config, data)
-    parameters = instance.model.parameters()
-    optimizer = optim.create(config.optimizer, parameters, **config.hyperparameters)
-    trajectory = instance.plot_bounds is not None and config.purpose == "report"
-    train_config = TrainConfig(
-        steps=config.steps,
-        eval_every=config.eval_every,
-        patience=config.patience,
-        data_seed=config.data_seed,
-        record_trajectory=trajectory,
-    )
-    result = train(instance, optimizer, train_config).as_dict()
-    result["target"] = instance.target
-    result["optimum"] = instance.optimum
-    return result
-
-
-def execute_and_store(store_root: str, config: RunConfig, data: DataOptions) -> str:
-    """Run ``config`` unless stored already; store it; return its key (pool-friendly)."""
-    store = ResultsStore(store_root)
-    if not store.has("runs", config.key):
-        store.put("runs", config.as_dict(), execute(config, data))
-    return config.key
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The grid trials of one problem x optimizer pair: one task, trained as a population
-    where ``population`` (a :data:`~optlab.bench.suite.POPULATION_MODES` value) says it
-    pays, else point by point."""
-
-    configs: tuple[RunConfig, ...]
-    population: str = "auto"
-
-
-def execute_population(configs: list[RunConfig], data: DataOptions, mode: str) -> list[dict] | None:
-    """The results of ``configs`` (grid trials differing only in lr) trained as one
-    population, or None where ``mode`` says it does not pay or the optimizer cannot be
-    vectorised (then they run point by point)."""
-    from optlab.bench import population_tuning
-
-    first = configs[0]
-    fixed = {k: v for k, v in first.hyperparameters.items() if k != "lr"}
-    for config in configs:
-        others = {k: v for k, v in config.hyperparameters.items() if k != "lr"}
-        if replace(config, hyperparameters=others) != replace(first, hyperparameters=fixed):
-            raise ValueError("a population's trials must differ only in their lr")
-    if (
-        mode == "off"
-        or len(configs) < 2
-        or first.purpose != "tune"
-        or not population_tuning.can_vectorise(first.optimizer, fixed)
-    ):
-        return None
-    what = (
-        f"population of {first.problem} / {first.optimizer} {fixed} "
-        f"lrs {[c.hyperparameters['lr'] for c in configs]} (seed {first.init_seed})"
-    )
-    with _run_context(what):
-        instance = _build(first, data)
-        if not population_tuning.pays(mode, instance):
-            return None
-        train_config = TrainConfig(
-            steps=first.steps,
-            eval_every=first.eval_every,
-            patience=first.patience,
-            data_seed=first.data_seed,
-        )
-        lrs = [float(config.hyperparameters["lr"]) for config in configs]
-        return population_tuning.train_lr_sweep(instance, first.optimizer, fixed, lrs, train_config)
-
-
-def execute_grid_and_store(store_root: str, grid: Grid, data: DataOptions) -> int:
-    """Run the trials of ``grid`` not stored yet (as a population where it pays), store
-    each; return how many ran (pool-friendly)."""
-    store = ResultsStore(store_root)
-    todo = [config for config in grid.configs if not store.has("runs", config.key)]
-    results = execute_population(todo, data, grid.population) if todo else None
-    if results is None:
-        for config in todo:
-            execute_and_store(store_root, config, data)
-    else:
-        for config, result in zip(todo, results, strict=True):
-            store.put("runs", config.as_dict(), result)
-    return len(todo)
 
 
 def _worker_init() -> None:
@@ -287,16 +105,16 @@ class _Executor:
 
     def run(
         self,
-        tasks: Iterable[RunConfig | Grid],
+        tasks: Iterable[RunConfig | Group],
         outcome: SuiteOutcome,
         progress: Progress,
         stage: str,
     ) -> None:
-        """Run every task's configs not stored yet (a :class:`Grid` as one task)."""
-        todo: list[tuple[RunConfig | Grid, int]] = []
+        """Run every task's configs not stored yet (a :class:`Group` as one task)."""
+        todo: list[tuple[RunConfig | Group, int]] = []
         total = done = 0
         for task in tasks:
-            configs = task.configs if isinstance(task, Grid) else (task,)
+            configs = task.configs if isinstance(task, Group) else (task,)
             missing = sum(not self.store.has("runs", config.key) for config in configs)
             total += len(configs)
             done += len(configs) - missing
@@ -306,9 +124,9 @@ class _Executor:
         progress(stage, done, total)
         root = str(self.store.root)
 
-        def call(task: RunConfig | Grid) -> Any:
-            if isinstance(task, Grid):
-                return execute_grid_and_store, root, task, self.data
+        def call(task: RunConfig | Group) -> Any:
+            if isinstance(task, Group):
+                return execute_group_and_store, root, task, self.data
             return execute_and_store, root, task, self.data
 
         if self.pool is None:
@@ -472,23 +290,6 @@ def tune(
     return best_lr
 
 
-def _grid_tasks(grids: Iterable[Grid]) -> list[RunConfig | Grid]:
-    """Grids that may train as populations stay whole; the others (L-BFGS, mode ``off``,
-    a twin refusing a fixed hyperparameter) become one task per trial, so a pool spreads
-    them. A whole grid still runs point by point if its model is too big for ``auto``."""
-    from optlab.bench import population_tuning
-
-    tasks: list[RunConfig | Grid] = []
-    for grid in grids:
-        first = grid.configs[0]
-        fixed = {k: v for k, v in first.hyperparameters.items() if k != "lr"}
-        if grid.population != "off" and population_tuning.can_vectorise(first.optimizer, fixed):
-            tasks.append(grid)
-        else:
-            tasks.extend(grid.configs)
-    return tasks
-
-
 def _grid_trials(
     suite: Suite, problem: str, optimizer: str, fingerprint: str | None
 ) -> list[RunConfig]:
@@ -496,11 +297,11 @@ def _grid_trials(
 
 
 class Executor(Protocol):
-    """Runs tasks (a run, or a :class:`Grid`), storing each run as it completes."""
+    """Runs tasks (a run, or a :class:`Group`), storing each run as it completes."""
 
     def run(
         self,
-        tasks: Iterable[RunConfig | Grid],
+        tasks: Iterable[RunConfig | Group],
         outcome: SuiteOutcome,
         progress: Progress,
         stage: str,
@@ -513,7 +314,7 @@ def run_suite(
     suite: Suite,
     store: ResultsStore,
     *,
-    data: DataOptions = DataOptions(),
+    data: DataOptions | None = None,
     workers: int = 1,
     progress: Progress | None = None,
     executor: Executor | None = None,
@@ -526,6 +327,7 @@ def run_suite(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidValueError(f"workers must be an integer >= 1, got {workers!r}")
     progress = progress or (lambda stage, done, total: None)
+    data = data or DataOptions()
     outcome = SuiteOutcome()
     data_dir = Path(data.data_dir) if data.data_dir else None
     fingerprints: dict[str, str | None] = {}
@@ -542,7 +344,7 @@ def run_suite(
             # so a pool stays busy instead of waiting at the end of each pair's trials.
             # Each pair's grid is one task: a population where it pays, else its trials.
             grids = [
-                Grid(
+                Group(
                     tuple(_grid_trials(suite, problem, optimizer, fingerprint)),
                     suite.tuning.population,
                 )
@@ -552,8 +354,8 @@ def run_suite(
                     "tuning", config_key(_tuning_config(suite, problem, optimizer, fingerprint))
                 )
             ]
-            executor.run(_grid_tasks(grids), outcome, progress, "tuning runs")
-        report_runs = []
+            executor.run(population_tasks(grids), outcome, progress, "tuning runs")
+        seed_groups: list[Group] = []
         for problem, fingerprint in fingerprints.items():
             spec = problems.spec(problem)
             for optimizer in suite.optimizers:
@@ -564,22 +366,25 @@ def run_suite(
                 else:
                     lr = suite.untuned_lr(optimizer)
                 outcome.tuned_lrs[(problem, optimizer)] = lr
-                for seed in suite.seeds:
-                    report_runs.append(
-                        RunConfig(
-                            problem=problem,
-                            optimizer=optimizer,
-                            hyperparameters={**suite.fixed_hyperparameters(optimizer), "lr": lr},
-                            instance_seed=suite.instance_seed,
-                            init_seed=seed,
-                            data_seed=seed,
-                            steps=suite.budget(problem),
-                            eval_every=spec.eval_every,
-                            purpose="report",
-                            data=fingerprint,
-                        )
+                runs = [
+                    RunConfig(
+                        problem=problem,
+                        optimizer=optimizer,
+                        hyperparameters={**suite.fixed_hyperparameters(optimizer), "lr": lr},
+                        instance_seed=suite.instance_seed,
+                        init_seed=seed,
+                        data_seed=seed,
+                        steps=suite.budget(problem),
+                        eval_every=spec.eval_every,
+                        purpose="report",
+                        data=fingerprint,
                     )
-        executor.run(report_runs, outcome, progress, "reported runs")
+                    for seed in suite.seeds
+                ]
+                seed_groups.append(Group(tuple(runs), suite.population))
+        # The seeds of one optimizer train as one population where it pays (population_runs).
+        executor.run(population_tasks(seed_groups), outcome, progress, "reported runs")
+        report_runs = [run for group in seed_groups for run in group.configs]
         outcome.report_keys = [run.key for run in report_runs]
         outcome.keys.extend(outcome.report_keys)
     finally:

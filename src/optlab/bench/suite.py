@@ -7,6 +7,8 @@ A :class:`Suite` is a frozen dataclass, validated when built; it can be written 
     optimizers = ["adam", "imo"]
     seeds = [42, 43, 44]          # or a count: seeds = 3 (then 42, 43, 44)
     instance_seed = 42            # which problem instance (data, matrices): shared by all runs
+    population = "auto"           # an optimizer's reported seeds as one population: "auto"
+                                  # (small models), "on", "off"; never changes a record's key
 
     [tuning]                      # the same procedure and budget for every optimizer
     trials = 6                    # learning rates tried per optimizer and problem (>= 6)
@@ -52,8 +54,8 @@ MAX_SEEDS = 10_000
 MAX_TUNING_SEED = 2**32 - 1
 """``[tuning] seed`` also seeds Optuna's sampler (NumPy's legacy seeding: 32 bits)."""
 POPULATION_MODES = ("auto", "on", "off")
-"""``[tuning] population``: where a grid trains as one population
-(:mod:`optlab.bench.population_tuning` says when ``auto`` does)."""
+"""``[tuning] population`` (a learning-rate grid) and ``population`` (the reported seeds of
+an optimizer): where runs train as one population (:mod:`optlab.bench.population_runs`)."""
 
 
 class SuiteError(OptlabError):
@@ -142,10 +144,16 @@ class Suite:
     steps: Mapping[str, int] = field(default_factory=dict)
     hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     lrs: Mapping[str, float] = field(default_factory=dict)
+    population: str = "auto"  # the reported seeds as one population (not part of any key)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SuiteError(f"suite name must be a non-empty string, got {self.name!r}")
+        if self.population not in POPULATION_MODES:
+            raise SuiteError(
+                f"population must be one of {', '.join(map(repr, POPULATION_MODES))}, "
+                f"got {self.population!r}"
+            )
         _names("problems", self.problems, problems.names())
         _names("optimizers", self.optimizers, _optimizer_names(self.optimizers))
         if not self.seeds:
@@ -329,7 +337,7 @@ def builtin_suites() -> dict[str, Suite]:
 
 
 SUITE_KEYS = {"name", "problems", "optimizers", "seeds", "instance_seed", "tuning", "steps",
-              "hyperparameters", "lrs"}  # fmt: skip
+              "hyperparameters", "lrs", "population"}  # fmt: skip
 TUNING_KEYS = {"enabled", "trials", "lr_range", "sampler", "seed", "population"}
 
 
@@ -375,6 +383,7 @@ def suite_from_mapping(data: Mapping[str, Any], default_name: str = "custom") ->
             for k, v in data.get("hyperparameters", {}).items()
         },
         lrs=dict(data.get("lrs", {})),
+        population=data.get("population", "auto"),
     )
 
 

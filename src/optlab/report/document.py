@@ -228,10 +228,28 @@ def _header(
             "split is evaluated once, at the end of a run.",
             "Tables: mean ± std over seeds; the time to target is the median over seeds, a "
             "seed that never reached the problem's target counting as infinite.",
+            *_timing_sentences(view.runs),
             *verdicts.method_sentences(reference),
             f"Reproduce this report: `optlab report {view.root}`.",
         ]
     )
+
+
+def _timing_sentences(runs: Sequence[Run]) -> list[str]:
+    """How wall time was taken, where some runs trained as populations."""
+    together = [run for run in runs if run.path == "population"]
+    if not together:
+        return []
+    lone = sorted({run.optimizer for run in runs} - {run.optimizer for run in together})
+    return [
+        f"Wall time: {len(together)} of {_plural(len(runs), 'reported run')} trained as "
+        'populations (an optimizer\'s seeds at once, `path = "population"` in their '
+        "records); their seconds are each member's share of the population's step time, "
+        "less than a lone run's where vectorising pays"
+        + (f" ({', '.join(lone)} always ran alone)" if lone else "")
+        + ". Compare seconds between runs trained the same way; the losses, gradient "
+        "evaluations and verdicts do not depend on it."
+    ]
 
 
 def _seed_text(seed: tuple[int | None, int | None, int | None]) -> str:

@@ -60,6 +60,7 @@ class Run:
     series: str = ""
     budget: int | None = None
     hyperparameters: str = ""  # the untuned hyperparameters besides lr, as sorted JSON
+    path: str = "lone"  # "population": trained with other seeds at once (its seconds a share)
 
     @property
     def has_accuracy(self) -> bool:
@@ -198,6 +199,7 @@ def _row_runs(row: Mapping[str, Any]) -> Run:
         curve=curve if isinstance(curve, Mapping) else {},
         trajectory=trajectory if isinstance(trajectory, list) and trajectory else None,
         budget=optional_int(row.get("budget")),
+        path="population" if row.get("path") == "population" else "lone",
         hyperparameters=_other_hyperparameters(row.get("hyperparameters")),
     )
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from optlab import problems
-from optlab.bench.runner import DataOptions, RunConfig, execute_and_store, run_suite
+from optlab.bench.runner import run_suite
+from optlab.bench.runs import DataOptions, RunConfig, execute_and_store
 from optlab.bench.store import ResultsStore
 from optlab.bench.suite import MAX_SEEDS, Suite, Tuning
 from optlab.durable import atomic_writer, write_atomic

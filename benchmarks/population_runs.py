@@ -1,16 +1,18 @@
-"""Grid tuning as one population against the same grid trained trial after trial.
+"""The bench's populations against the same runs trained one after another.
 
-For each problem x optimizer, the bench's 6-point learning-rate grid (``Tuning().grid()``,
-the problem's full budget, the tuning seed) is trained twice in this process: *sequential*,
-six ``optlab.bench.runner.execute`` calls (what ``population = "off"`` runs), and
-*population*, one ``execute_population`` call (what ``population = "on"`` runs); both on
-one torch thread, as in the bench. Timed alternately, median of ``--repeats`` runs, after
-one warm-up of each. Prints a table (problem, optimizer, parameters, sequential s,
-population s, speed-up) and the speed-up over all rows (total sequential / total
-population); with ``--json``, one JSON object mapping "problem/optimizer" to its speed-up.
+For each problem x optimizer, a group of the bench's runs (:mod:`optlab.bench.population_runs`)
+is trained twice in this process: *sequential*, one ``optlab.bench.runs.execute`` call a run
+(what ``population = "off"`` runs), and *population*, one ``execute_population`` call (what
+``population = "on"`` runs); both on one torch thread, as in the bench. The group
+(``--kind``): ``lr``, the 6-point learning-rate grid of tuning (``Tuning().grid()``, the
+tuning seed); ``seeds``, the reported seeds 42-46 of the standard suite at one lr (``--lr``).
+Each at the problem's full budget. Timed alternately, median of ``--repeats`` runs, after one
+warm-up of each. Prints a table (problem, optimizer, parameters, sequential s, population
+s, speed-up) and the speed-up over all rows (total sequential / total population); with
+``--json``, one JSON object mapping "problem/optimizer" to its speed-up.
 
-    python benchmarks/tuning_population.py [--problems beale,logistic,digits-mlp]
-        [--optimizers adam,imo] [--repeats 3] [--json]
+    python benchmarks/population_runs.py [--kind lr|seeds] [--problems beale,digits-mlp]
+        [--optimizers adam,imo] [--lr 0.001] [--repeats 3] [--json]
 """
 
 from __future__ import annotations
@@ -19,33 +21,35 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
 from optlab import problems
+from optlab.bench.population_runs import execute_population
 from optlab.bench.population_tuning import parameter_count
-from optlab.bench.runner import DataOptions, RunConfig, execute, execute_population
-from optlab.bench.suite import Tuning, builtin_suites
+from optlab.bench.runs import DataOptions, RunConfig, execute
+from optlab.bench.suite import STANDARD_SEEDS, Tuning, builtin_suites
 
 TUNING_SEED = 1042
 
 
-def _grid(problem: str, optimizer: str) -> list[RunConfig]:
+def _group(kind: str, problem: str, optimizer: str, lr: float) -> list[RunConfig]:
     spec = problems.spec(problem)
-    return [
-        RunConfig(
-            problem=problem,
-            optimizer=optimizer,
-            hyperparameters={"lr": lr},
-            instance_seed=42,
-            init_seed=TUNING_SEED,
-            data_seed=TUNING_SEED,
-            steps=spec.steps,
-            eval_every=spec.eval_every,
-            purpose="tune",
-        )
-        for lr in Tuning().grid()
-    ]
+    config = RunConfig(
+        problem=problem,
+        optimizer=optimizer,
+        hyperparameters={"lr": lr},
+        instance_seed=42,
+        init_seed=TUNING_SEED,
+        data_seed=TUNING_SEED,
+        steps=spec.steps,
+        eval_every=spec.eval_every,
+        purpose="tune" if kind == "lr" else "report",
+    )
+    if kind == "lr":
+        return [replace(config, hyperparameters={"lr": x}) for x in Tuning().grid()]
+    return [replace(config, init_seed=seed, data_seed=seed) for seed in STANDARD_SEEDS]
 
 
 def _time(function) -> float:
@@ -57,6 +61,8 @@ def _time(function) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     quick = builtin_suites()["quick"]
+    parser.add_argument("--kind", choices=("lr", "seeds"), default="lr")
+    parser.add_argument("--lr", type=float, default=1e-3, help="the seeds' lr (--kind seeds)")
     parser.add_argument("--problems", default=",".join(quick.problems))
     parser.add_argument("--optimizers", default="adam,sgd,imo,mamgd")
     parser.add_argument("--repeats", type=int, default=3)
@@ -67,7 +73,7 @@ def main() -> None:
     rows, speedups = [], {}
     for problem in args.problems.split(","):
         for optimizer in args.optimizers.split(","):
-            grid = _grid(problem, optimizer)
+            grid = _group(args.kind, problem, optimizer, args.lr)
 
             def sequential(grid=grid) -> None:
                 for config in grid:
@@ -76,7 +82,7 @@ def main() -> None:
             def population(grid=grid) -> None:
                 if execute_population(grid, data, "on") is None:
                     name = f"{grid[0].problem} / {grid[0].optimizer}"
-                    raise SystemExit(f"{name} cannot train its grid as a population")
+                    raise SystemExit(f"{name} cannot train its runs as a population")
 
             sequential(), population()  # warm-up (lazy compiles, data loading, caches)
             times: dict[str, list[float]] = {"sequential": [], "population": []}
