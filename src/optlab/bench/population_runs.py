@@ -19,7 +19,8 @@ population only where its mode says so (``"auto"``: the model has at most
 :data:`~optlab.bench.population_tuning.AUTO_MAX_PARAMETERS` parameters; ``"on"``: always;
 ``"off"``: never) and the optimizer can be stacked (not L-BFGS, whose step is not
 elementwise and calls its closure many times). Otherwise its runs go one by one, each a task
-of its own, so a process pool spreads them.
+of its own, so a process pool spreads them (:func:`population_tasks`; a net over the cap is
+known from its model alone, before any data is loaded).
 
 Numbers agree with lone runs to float rounding (a stacked forward/backward rounds a matrix
 product's last bit differently; chaotic trajectories, e.g. MAMGD's secant curvature, can
@@ -34,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from optlab import optim
+from optlab import optim, problems
 from optlab.bench.runs import (
     DataOptions,
     RunConfig,
@@ -43,6 +44,7 @@ from optlab.bench.runs import (
     run_context,
 )
 from optlab.bench.store import ResultsStore
+from optlab.problems.nets import NetBuilder
 from optlab.train.core import BatchStream
 from optlab.train.loop import TrainConfig
 from optlab.train.population import MemberBatches, Population, population_optimizer
@@ -176,13 +178,27 @@ def execute_group_and_store(store_root: str, group: Group, data: DataOptions) ->
     return len(todo)
 
 
+def too_big_for_auto(group: Group) -> bool:
+    """Whether ``auto`` will train ``group``'s runs one by one for its model's size: a net
+    with more than :data:`~optlab.bench.population_tuning.AUTO_MAX_PARAMETERS` parameters
+    (counted on its model alone; analytic and convex models have at most a few thousand)."""
+    from optlab.bench.population_tuning import AUTO_MAX_PARAMETERS
+
+    build = problems.spec(group.configs[0].problem).build
+    return (
+        group.population == "auto"
+        and isinstance(build, NetBuilder)
+        and build.parameter_count() > AUTO_MAX_PARAMETERS
+    )
+
+
 def population_tasks(groups: Iterable[Group]) -> list[RunConfig | Group]:
-    """Groups that may train as populations stay whole; the others (L-BFGS, mode ``off``,
-    a twin refusing a fixed hyperparameter) become one task per run, so a pool spreads
-    them. A whole group still runs one by one if its model is too big for ``auto``."""
+    """Groups that will train as populations stay whole; the others (L-BFGS, mode ``off``,
+    a twin refusing a fixed hyperparameter, a net too big for ``auto``) become one task per
+    run, so a pool spreads them."""
     tasks: list[RunConfig | Group] = []
     for group in groups:
-        if len(group.configs) > 1 and can_train_together(group):
+        if len(group.configs) > 1 and can_train_together(group) and not too_big_for_auto(group):
             tasks.append(group)
         else:
             tasks.extend(group.configs)

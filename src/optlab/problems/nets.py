@@ -181,6 +181,10 @@ class NetBuilder:
     target: float
     batch_size: int | None
 
+    def parameter_count(self) -> int:
+        """Trainable parameters of the model (built alone: no data is loaded)."""
+        return sum(p.numel() for p in self.model().parameters() if p.requires_grad)
+
     def __call__(self, context: BuildContext) -> ProblemInstance:
         check_context(self.name, context)
         splits = self.data(self.name, context)

@@ -93,8 +93,8 @@ def train_members(
     seconds = [0.0] * count
     steps, schedule = 0, EvaluationSchedule(config.eval_every, config.steps)
     while steps < config.steps and len(population):
+        started = time.perf_counter()  # the batch draw counts, as in a lone run's seconds
         batch = next(batches)
-        started = time.perf_counter()
         losses = training_step(
             optimizer,
             lambda: population.losses(batch, per_member=per_member),  # noqa: B023
