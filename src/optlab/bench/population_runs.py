@@ -42,11 +42,11 @@ from optlab.bench.runs import (
     build_instance,
     execute_and_store,
     run_context,
+    train_config,
 )
 from optlab.bench.store import ResultsStore
 from optlab.problems.nets import NetBuilder
 from optlab.train.core import BatchStream
-from optlab.train.loop import TrainConfig
 from optlab.train.population import MemberBatches, Population, population_optimizer
 from optlab.train.population.members import train_members
 from optlab.train.population.streams import draws_per_member
@@ -133,19 +133,11 @@ def execute_population(
         instance = build_instance(first, data)
         if not population_tuning.pays(mode, instance):
             return None
-        train_config = TrainConfig(
-            steps=first.steps,
-            eval_every=first.eval_every,
-            patience=first.patience,
-            data_seed=first.data_seed,
-            record_trajectory=instance.plot_bounds is not None and first.purpose == "report",
-        )
+        settings = train_config(first, instance)
         if group.kind == "lr":
             lrs = [float(config.hyperparameters["lr"]) for config in configs]
             fixed = _without_lr(first).hyperparameters
-            return population_tuning.train_lr_sweep(
-                instance, first.optimizer, fixed, lrs, train_config
-            )
+            return population_tuning.train_lr_sweep(instance, first.optimizer, fixed, lrs, settings)
         models = [instance.model] + [build_instance(c, data).model for c in configs[1:]]
         population = Population(
             [replace(instance, model=model) for model in models], list(range(len(configs)))
@@ -159,7 +151,7 @@ def execute_population(
             if draws_per_member(instance, "per-member")
             else BatchStream(instance, first.data_seed)
         )
-        results = train_members(instance, population, optimizer, batches, train_config)
+        results = train_members(instance, population, optimizer, batches, settings)
         return population_tuning.member_records(instance, results)
 
 
@@ -182,14 +174,19 @@ def too_big_for_auto(group: Group) -> bool:
     """Whether ``auto`` will train ``group``'s runs one by one for its model's size: a net
     with more than :data:`~optlab.bench.population_tuning.AUTO_MAX_PARAMETERS` parameters
     (counted on its model alone; analytic and convex models have at most a few thousand)."""
-    from optlab.bench.population_tuning import AUTO_MAX_PARAMETERS
+    from optlab.bench.population_tuning import within_auto_cap
 
     build = problems.spec(group.configs[0].problem).build
     return (
         group.population == "auto"
         and isinstance(build, NetBuilder)
-        and build.parameter_count() > AUTO_MAX_PARAMETERS
+        and not within_auto_cap(build.parameter_count())
     )
+
+
+def task_configs(task: RunConfig | Group) -> tuple[RunConfig, ...]:
+    """The runs of a task: a group's, or the one run."""
+    return task.configs if isinstance(task, Group) else (task,)
 
 
 def population_tasks(groups: Iterable[Group]) -> list[RunConfig | Group]:

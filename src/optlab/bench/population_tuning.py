@@ -60,9 +60,11 @@ from typing import Any
 import torch
 
 from optlab import optim
+from optlab.bench.runs import run_result
 from optlab.bench.suite import POPULATION_MODES
 from optlab.errors import OptlabError
 from optlab.problems.base import ProblemInstance
+from optlab.problems.nets import trainable_parameters
 from optlab.train.core import BatchStream
 from optlab.train.loop import TrainConfig, TrainResult
 from optlab.train.population import Population, PopulationError, population_optimizer
@@ -84,7 +86,12 @@ class PopulationTuningError(OptlabError):
 
 def parameter_count(instance: ProblemInstance) -> int:
     """Trainable parameters of one model of ``instance``."""
-    return sum(p.numel() for p in instance.model.parameters() if p.requires_grad)
+    return trainable_parameters(instance.model)
+
+
+def within_auto_cap(parameters: int) -> bool:
+    """Whether a model of ``parameters`` trainable parameters is small enough for ``auto``."""
+    return parameters <= AUTO_MAX_PARAMETERS
 
 
 def pays(mode: str, instance: ProblemInstance) -> bool:
@@ -96,7 +103,7 @@ def pays(mode: str, instance: ProblemInstance) -> bool:
         )
     if mode == "off":
         return False
-    return mode == "on" or parameter_count(instance) <= AUTO_MAX_PARAMETERS
+    return mode == "on" or within_auto_cap(parameter_count(instance))
 
 
 def sweep_optimizer(
@@ -167,12 +174,6 @@ def member_records(
     """The run records' results of a population's members: what a lone run returns, plus
     ``path = "population"`` and ``population`` (the number of members)."""
     return [
-        {
-            **result.as_dict(),
-            "target": instance.target,
-            "optimum": instance.optimum,
-            "path": "population",
-            "population": len(results),
-        }
+        {**run_result(instance, result), "path": "population", "population": len(results)}
         for result in results
     ]

@@ -61,7 +61,7 @@ from typing import Any
 import torch
 
 from optlab import optim, problems
-from optlab.bench.population_runs import Group, execute_population
+from optlab.bench.population_runs import Group, execute_population, task_configs
 from optlab.bench.runner import Progress, SuiteOutcome, run_suite
 from optlab.bench.runs import RUN_THREADS, DataOptions, RunConfig, RunError, execute
 from optlab.bench.store import ResultsStore
@@ -206,7 +206,7 @@ def _bench_trial(
     import ray.tune as tune
 
     task = tasks[config["index"]]
-    configs = list(task.configs) if isinstance(task, Group) else [task]
+    configs = list(task_configs(task))
     results = None
     if isinstance(task, Group):
         results = execute_population(configs, data, task.population)
@@ -245,7 +245,7 @@ class RayExecutor:
         todo: list[RunConfig | Group] = []
         total = done = 0
         for task in tasks:
-            configs = task.configs if isinstance(task, Group) else (task,)
+            configs = task_configs(task)
             missing = tuple(c for c in configs if not self.store.has("runs", c.key))
             total += len(configs)
             done += len(configs) - len(missing)
@@ -277,7 +277,7 @@ class RayExecutor:
             f"bench-{self.experiments}",
             on_report,
         )
-        expected = [c for t in todo for c in (t.configs if isinstance(t, Group) else (t,))]
+        expected = [c for t in todo for c in task_configs(t)]
         lost = [c for c in expected if not self.store.has("runs", c.key)]
         if lost:
             raise RunError(f"{len(lost)} run(s) sent to Ray came back without a result")

@@ -40,7 +40,12 @@ from typing import Any, Protocol
 import torch
 
 from optlab import problems
-from optlab.bench.population_runs import Group, execute_group_and_store, population_tasks
+from optlab.bench.population_runs import (
+    Group,
+    execute_group_and_store,
+    population_tasks,
+    task_configs,
+)
 from optlab.bench.runs import DataOptions, RunConfig, execute_and_store
 from optlab.bench.store import ResultsStore, config_key
 from optlab.bench.suite import Suite
@@ -114,7 +119,7 @@ class _Executor:
         todo: list[tuple[RunConfig | Group, int]] = []
         total = done = 0
         for task in tasks:
-            configs = task.configs if isinstance(task, Group) else (task,)
+            configs = task_configs(task)
             missing = sum(not self.store.has("runs", config.key) for config in configs)
             total += len(configs)
             done += len(configs) - missing

@@ -23,7 +23,7 @@ from optlab import optim, problems
 from optlab.bench.store import ResultsStore, config_key
 from optlab.errors import OptlabError
 from optlab.problems.base import BuildContext, ProblemInstance
-from optlab.train.loop import TrainConfig, train
+from optlab.train.loop import TrainConfig, TrainResult, train
 
 
 @dataclass(frozen=True)
@@ -120,22 +120,28 @@ def build_instance(config: RunConfig, data: DataOptions) -> ProblemInstance:
     return problems.build(config.problem, context)
 
 
-def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
-    instance = build_instance(config, data)
-    parameters = instance.model.parameters()
-    optimizer = optim.create(config.optimizer, parameters, **config.hyperparameters)
-    trajectory = instance.plot_bounds is not None and config.purpose == "report"
-    train_config = TrainConfig(
+def train_config(config: RunConfig, instance: ProblemInstance) -> TrainConfig:
+    """The training loop's settings for ``config``: its budget, checkpoints, patience and
+    data order; a reported run of a problem with a plot records its trajectory."""
+    return TrainConfig(
         steps=config.steps,
         eval_every=config.eval_every,
         patience=config.patience,
         data_seed=config.data_seed,
-        record_trajectory=trajectory,
+        record_trajectory=instance.plot_bounds is not None and config.purpose == "report",
     )
-    result = train(instance, optimizer, train_config).as_dict()
-    result["target"] = instance.target
-    result["optimum"] = instance.optimum
-    return result
+
+
+def run_result(instance: ProblemInstance, result: TrainResult) -> dict[str, Any]:
+    """A run record's result: the training result with the problem's target and optimum."""
+    return {**result.as_dict(), "target": instance.target, "optimum": instance.optimum}
+
+
+def _execute(config: RunConfig, data: DataOptions) -> dict[str, Any]:
+    instance = build_instance(config, data)
+    parameters = instance.model.parameters()
+    optimizer = optim.create(config.optimizer, parameters, **config.hyperparameters)
+    return run_result(instance, train(instance, optimizer, train_config(config, instance)))
 
 
 def execute_and_store(store_root: str, config: RunConfig, data: DataOptions) -> str:

@@ -168,6 +168,11 @@ class ImageSet:
 # --------------------------------------------------------------------------- builders
 
 
+def trainable_parameters(module: nn.Module) -> int:
+    """How many numbers ``module``'s trainable parameters hold."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
 @dataclass(frozen=True)
 class NetBuilder:
     """``build(context)`` of a network problem: data, a model from the init seed, the loss.
@@ -183,7 +188,7 @@ class NetBuilder:
 
     def parameter_count(self) -> int:
         """Trainable parameters of the model (built alone: no data is loaded)."""
-        return sum(p.numel() for p in self.model().parameters() if p.requires_grad)
+        return trainable_parameters(self.model())
 
     def __call__(self, context: BuildContext) -> ProblemInstance:
         check_context(self.name, context)
